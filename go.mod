@@ -1,0 +1,5 @@
+module github.com/contactsdav/contactsdav
+
+go 1.26.0
+
+require github.com/emersion/go-webdav v0.7.0
