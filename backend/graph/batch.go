@@ -1,0 +1,160 @@
+package graph
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// batchRequest is one request of a JSON $batch; url is relative to the
+// version root.
+type batchRequest struct {
+	ID     string `json:"id"`
+	Method string `json:"method"`
+	URL    string `json:"url"`
+}
+
+type batchResponse struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+// header returns a per-item header, whose name case Graph does not fix.
+func (r *batchResponse) header() http.Header {
+	h := http.Header{}
+	for k, v := range r.Headers {
+		h.Set(k, v)
+	}
+	return h
+}
+
+// bodyBytes is the item's body: JSON as is, or base64 for other media types.
+func (r *batchResponse) bodyBytes() []byte {
+	b := []byte(r.Body)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if json.Unmarshal(b, &s) == nil {
+			if d, err := base64.StdEncoding.DecodeString(s); err == nil {
+				return d
+			}
+			return []byte(s)
+		}
+	}
+	return b
+}
+
+// GetContacts fetches contacts by id through POST /$batch, MaxBatch GETs a
+// batch, in the order of ids. Ids that no longer exist (404) are left out;
+// items throttled inside a batch (429/503/504) are sent again, alone,
+// after their Retry-After.
+func (c *Client) GetContacts(ctx context.Context, ids []string, q Query) ([]Contact, error) {
+	got := make(map[string]Contact, len(ids))
+	rq := q.rawQuery(false)
+	for start := 0; start < len(ids); start += MaxBatch {
+		chunk := ids[start:min(start+MaxBatch, len(ids))]
+		if err := c.batchGet(ctx, chunk, rq, got); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Contact, 0, len(got))
+	for _, id := range ids {
+		if ct, ok := got[id]; ok {
+			out = append(out, ct)
+		}
+	}
+	return out, nil
+}
+
+// batchGet fetches up to MaxBatch contacts into got, retrying throttled
+// items up to MaxRetries times.
+func (c *Client) batchGet(ctx context.Context, ids []string, rawQuery string, got map[string]Contact) error {
+	pending := map[string]string{} // batch item id → contact id
+	for i, id := range ids {
+		pending[strconv.Itoa(i)] = id
+	}
+	for round := 0; ; round++ {
+		reqs := make([]batchRequest, 0, len(pending))
+		for i := range ids { // in input order, for stable request bodies
+			key := strconv.Itoa(i)
+			if id, ok := pending[key]; ok {
+				u := c.mailboxPath + contactPath("", id)
+				if rawQuery != "" {
+					u += "?" + rawQuery
+				}
+				reqs = append(reqs, batchRequest{ID: key, Method: http.MethodGet, URL: u})
+			}
+		}
+		var out struct {
+			Responses []batchResponse `json:"responses"`
+		}
+		if err := c.sendJSON(ctx, "Batch", http.MethodPost, c.baseStr+"/$batch", "",
+			map[string]any{"requests": reqs}, &out); err != nil {
+			return err
+		}
+		var retryErr *Error
+		var wait time.Duration
+		answered := map[string]bool{}
+		for i := range out.Responses {
+			r := &out.Responses[i]
+			id, ok := pending[r.ID]
+			if !ok || answered[r.ID] {
+				continue
+			}
+			answered[r.ID] = true
+			switch {
+			case r.Status >= 200 && r.Status < 300:
+				var ct Contact
+				if err := json.Unmarshal(r.bodyBytes(), &ct); err != nil {
+					return fmt.Errorf("graph: Batch: decoding item %s: %w", r.ID, err)
+				}
+				got[id] = ct
+				delete(pending, r.ID)
+			case r.Status == http.StatusNotFound:
+				delete(pending, r.ID)
+			case retryable(r.Status):
+				e := decodeError(r.Status, r.header(), r.bodyBytes())
+				if retryErr == nil || e.RetryAfter > retryErr.RetryAfter {
+					retryErr = e
+				}
+			default:
+				return decodeError(r.Status, r.header(), r.bodyBytes())
+			}
+		}
+		for key := range pending {
+			if !answered[key] {
+				return fmt.Errorf("graph: Batch: no answer for item %s", key)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		if round >= c.maxRetries {
+			return retryErr
+		}
+		wait = retryErr.RetryAfter
+		if wait == 0 {
+			wait = c.backoff(round)
+		} else if wait > c.maxBackoff {
+			return retryErr
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return retryErr
+		}
+		c.log.DebugContext(ctx, "graph: retrying throttled batch items", "items", len(pending),
+			"wait", wait, "code", strings.TrimSpace(retryErr.Code))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,525 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxConcurrent = 4 // Outlook's documented per-mailbox concurrency cap
+	DefaultMaxRetries    = 4
+	DefaultBaseBackoff   = time.Second
+	DefaultMaxBackoff    = 60 * time.Second
+	// DefaultPageSize is the $top of lists and the odata.maxpagesize of
+	// delta when a Query leaves PageSize zero.
+	DefaultPageSize = 250
+	// MaxPageSize is the largest $top Graph accepts on contacts.
+	MaxPageSize = 1000
+	// MaxBatch is the number of requests Graph accepts in one $batch.
+	MaxBatch = 20
+)
+
+// maxPages bounds every nextLink walk, so a server that keeps minting new
+// links cannot keep a client busy for ever (a million contacts at $top=10).
+const maxPages = 100000
+
+// Options configure a Client.
+type Options struct {
+	// BaseURL is the Graph version root; default Clouds["global"].GraphBase.
+	BaseURL string
+	// Mailbox is the user principal name to work on; "" uses /me.
+	Mailbox string
+	// TokenSource gives bearer tokens; required. The Client caches a token
+	// until it expires and asks the source again after a 401, so the source
+	// should refresh when asked (a Config.TokenSource is fine; a source
+	// that keeps serving a revoked but unexpired token makes that one retry
+	// useless).
+	TokenSource oauth2.TokenSource
+	// HTTPClient sends the requests; default http.DefaultClient. It must
+	// not add its own Authorization header.
+	HTTPClient *http.Client
+	// MaxConcurrent caps requests in flight (default 4). Ignored when
+	// Limiter is set.
+	MaxConcurrent int
+	// Limiter, when set, is shared with other Clients of the same mailbox
+	// (or app registration) so the cap holds across them.
+	Limiter *Limiter
+	// MaxRetries is how many times a throttled or failed request is
+	// retried (default 4; negative means none).
+	MaxRetries int
+	// MaxBackoff caps one wait between attempts (default 60s). A
+	// Retry-After longer than this is not waited for: the error is returned
+	// at once with its RetryAfter so the caller can pass it on.
+	MaxBackoff time.Duration
+	// BaseBackoff is the first wait of the exponential backoff used when
+	// the server gives no Retry-After (default 1s).
+	BaseBackoff time.Duration
+	// Logger receives debug lines about retries; default slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, counts requests and their durations.
+	Metrics *Metrics
+}
+
+// Client is a Graph v1.0 contacts client for one mailbox. It is safe for
+// concurrent use.
+type Client struct {
+	base        *url.URL // version root, e.g. https://graph.microsoft.com/v1.0
+	baseStr     string   // base without a trailing slash
+	mailboxPath string   // "/me" or "/users/{upn}", relative to base
+	hc          *http.Client
+	ts          *tokenCache
+	lim         *Limiter
+	maxRetries  int
+	baseBackoff time.Duration
+	maxBackoff  time.Duration
+	log         *slog.Logger
+	metrics     *Metrics
+}
+
+// New returns a Client configured by opts.
+func New(opts Options) (*Client, error) {
+	if opts.TokenSource == nil {
+		return nil, errors.New("graph: Options.TokenSource is required")
+	}
+	base := opts.BaseURL
+	if base == "" {
+		base = Clouds["global"].GraphBase
+	}
+	base = strings.TrimRight(base, "/")
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("graph: bad BaseURL: %w", err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+		return nil, fmt.Errorf("graph: BaseURL %q is not an absolute http(s) URL", base)
+	}
+	c := &Client{
+		base:        u,
+		baseStr:     base,
+		mailboxPath: "/me",
+		hc:          opts.HTTPClient,
+		ts:          &tokenCache{src: opts.TokenSource},
+		lim:         opts.Limiter,
+		maxRetries:  opts.MaxRetries,
+		baseBackoff: opts.BaseBackoff,
+		maxBackoff:  opts.MaxBackoff,
+		log:         opts.Logger,
+		metrics:     opts.Metrics,
+	}
+	if opts.Mailbox != "" {
+		c.mailboxPath = "/users/" + url.PathEscape(opts.Mailbox)
+	}
+	if c.hc == nil {
+		c.hc = http.DefaultClient
+	}
+	if c.lim == nil {
+		n := opts.MaxConcurrent
+		if n <= 0 {
+			n = DefaultMaxConcurrent
+		}
+		c.lim = NewLimiter(n)
+	}
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.baseBackoff <= 0 {
+		c.baseBackoff = DefaultBaseBackoff
+	}
+	if c.maxBackoff <= 0 {
+		c.maxBackoff = DefaultMaxBackoff
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	return c, nil
+}
+
+// Limiter caps the requests in flight; share one between Clients that
+// Graph throttles together (the Outlook cap is 4 per app and mailbox).
+type Limiter struct {
+	sem chan struct{}
+}
+
+// NewLimiter returns a Limiter allowing n requests at once (at least 1).
+func NewLimiter(n int) *Limiter {
+	if n < 1 {
+		n = 1
+	}
+	return &Limiter{sem: make(chan struct{}, n)}
+}
+
+func (l *Limiter) acquire(ctx context.Context) error {
+	select {
+	case l.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Limiter) release() { <-l.sem }
+
+// tokenCache keeps the current token so a 401 can drop it and force the
+// source to be asked again.
+type tokenCache struct {
+	mu  sync.Mutex
+	src oauth2.TokenSource
+	tok *oauth2.Token
+}
+
+func (tc *tokenCache) token() (*oauth2.Token, error) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.tok.Valid() {
+		return tc.tok, nil
+	}
+	t, err := tc.src.Token()
+	if err != nil {
+		// The oauth2 errors may quote the token endpoint's body but never
+		// the token itself, so they are safe to wrap.
+		return nil, fmt.Errorf("graph: getting a token: %w", err)
+	}
+	tc.tok = t
+	return t, nil
+}
+
+// invalidate drops t if it is still the cached token; another request may
+// already have replaced it.
+func (tc *tokenCache) invalidate(t *oauth2.Token) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.tok == t {
+		tc.tok = nil
+	}
+}
+
+// request is one logical Graph call, replayable on retry.
+type request struct {
+	op          string // operation name for logs and metrics
+	method      string
+	url         string // absolute
+	body        []byte
+	contentType string
+	ifMatch     string
+	prefer      []string // Prefer values besides IdType="ImmutableId"
+}
+
+// response is a successful (2xx) answer, body read in full.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// preferImmutableID asks Graph for ids that survive moves between folders.
+const preferImmutableID = `IdType="ImmutableId"`
+
+// preferHeader joins Prefer values into one header value, as RFC 7240 §2
+// allows ("Prefer: a, b").
+func preferHeader(extra []string) string {
+	return strings.Join(append([]string{preferImmutableID}, extra...), ", ")
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // UUID version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// retryable reports whether Graph asks to try again later.
+func retryable(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable ||
+		status == http.StatusGatewayTimeout
+}
+
+// do sends r, retrying throttled and unavailable answers and one 401, and
+// returns the 2xx response or an error (an *Error for Graph's answers).
+func (c *Client) do(ctx context.Context, r *request) (*response, error) {
+	reqID := newRequestID()
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		resp, err := c.attempt(ctx, r, reqID, &refreshed)
+		if err == nil {
+			return resp, nil
+		}
+		var ge *Error
+		isGraph := errors.As(err, &ge)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if attempt >= c.maxRetries {
+			return nil, err
+		}
+		if isGraph && !retryable(ge.Status) {
+			return nil, err
+		}
+		// A transport error before any answer: retry only what cannot
+		// duplicate an item (a POST may have been carried out).
+		if !isGraph && r.method == http.MethodPost && r.op != "Batch" {
+			return nil, err
+		}
+		wait := c.backoff(attempt)
+		if isGraph && ge.RetryAfter > 0 {
+			if ge.RetryAfter > c.maxBackoff {
+				return nil, err
+			}
+			wait = ge.RetryAfter
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			// Waiting would outlive the caller: hand back Graph's answer,
+			// which says when to come back, rather than a bare timeout.
+			return nil, err
+		}
+		c.log.DebugContext(ctx, "graph: retrying", "op", r.op, "attempt", attempt+1,
+			"wait", wait, "err", err, "client-request-id", reqID)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// attempt sends r once, or twice when the first answer is a 401 and the
+// token has not been refreshed yet for this request.
+func (c *Client) attempt(ctx context.Context, r *request, reqID string, refreshed *bool) (*response, error) {
+	for {
+		tok, err := c.ts.token()
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.send(ctx, r, reqID, tok)
+		var ge *Error
+		if errors.As(err, &ge) && ge.Status == http.StatusUnauthorized && !*refreshed {
+			*refreshed = true
+			c.ts.invalidate(tok)
+			c.log.DebugContext(ctx, "graph: 401, refreshing the token", "op", r.op)
+			continue
+		}
+		return resp, err
+	}
+}
+
+// send makes one HTTP exchange while holding a Limiter slot.
+func (c *Client) send(ctx context.Context, r *request, reqID string, tok *oauth2.Token) (*response, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	if err != nil {
+		return nil, fmt.Errorf("graph: %s: %w", r.op, err)
+	}
+	if r.body != nil {
+		// Even an empty body (clearing a photo) is sent with its length.
+		req.ContentLength = int64(len(r.body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(r.body)), nil }
+	}
+	tok.SetAuthHeader(req)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Prefer", preferHeader(r.prefer))
+	req.Header.Set("client-request-id", reqID)
+	req.Header.Set("return-client-request-id", "true")
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	if r.ifMatch != "" {
+		req.Header.Set("If-Match", r.ifMatch)
+	}
+
+	if err := c.lim.acquire(ctx); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := c.hc.Do(req)
+	var data []byte
+	if err == nil {
+		data, err = io.ReadAll(res.Body)
+		res.Body.Close()
+	}
+	c.lim.release()
+	if err != nil {
+		c.metrics.observe(r.op, "error", time.Since(start))
+		return nil, fmt.Errorf("graph: %s: %w", r.op, scrubURLError(err))
+	}
+	c.metrics.observe(r.op, strconv.Itoa(res.StatusCode), time.Since(start))
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		return &response{status: res.StatusCode, header: res.Header, body: data}, nil
+	}
+	return nil, decodeError(res.StatusCode, res.Header, data)
+}
+
+// scrubURLError drops the query of the URL in a *url.Error: delta and skip
+// tokens are credentials of a kind and do not belong in logs.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery = ""
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+	}
+	return err
+}
+
+// backoff is the exponential wait before retry attempt+1, with jitter so
+// clients throttled together do not come back together.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.baseBackoff
+	for i := 0; i < attempt && d < c.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.maxBackoff)
+	// Between half and all of d.
+	return d/2 + rand.N(d/2+1)
+}
+
+// parseRetryAfter reads a Retry-After value: delay seconds, possibly
+// fractional as Graph sends them ("2.128"), or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s <= 0 || s > 24*3600 {
+			return 0
+		}
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// url builds an absolute URL under the mailbox from path segments already
+// escaped by the caller and a raw query (may be "").
+func (c *Client) mailboxURL(path, rawQuery string) string {
+	u := c.baseStr + c.mailboxPath + path
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	return u
+}
+
+// checkLink makes sure a nextLink or deltaLink points at the Graph we were
+// configured for, so a bearer token is never sent elsewhere.
+func (c *Client) checkLink(link string) error {
+	u, err := url.Parse(link)
+	if err != nil {
+		return fmt.Errorf("graph: bad link from server: %w", err)
+	}
+	if !u.IsAbs() || !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) {
+		return fmt.Errorf("graph: link from server points at %s://%s, not %s", u.Scheme, u.Host, c.base.Host)
+	}
+	return nil
+}
+
+// getJSON sends a GET and decodes the 2xx body into v.
+func (c *Client) getJSON(ctx context.Context, op, u string, prefer []string, v any) error {
+	resp, err := c.do(ctx, &request{op: op, method: http.MethodGet, url: u, prefer: prefer})
+	if err != nil {
+		return err
+	}
+	return decodeBody(op, resp.body, v)
+}
+
+// sendJSON sends body as JSON and decodes a 2xx answer into v (unless nil).
+func (c *Client) sendJSON(ctx context.Context, op, method, u, ifMatch string, body, v any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("graph: %s: encoding: %w", op, err)
+	}
+	resp, err := c.do(ctx, &request{op: op, method: method, url: u, body: data,
+		contentType: "application/json", ifMatch: ifMatch})
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return nil
+	}
+	return decodeBody(op, resp.body, v)
+}
+
+func decodeBody(op string, data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("graph: %s: decoding the answer: %w", op, err)
+	}
+	return nil
+}
+
+// page is one page of a Graph collection.
+type page[T any] struct {
+	Value     []T    `json:"value"`
+	NextLink  string `json:"@odata.nextLink"`
+	DeltaLink string `json:"@odata.deltaLink"`
+}
+
+// linkGuard remembers the links followed in one walk: Graph has been seen
+// handing out a nextLink that points back to itself (docs#9008).
+type linkGuard struct {
+	seen  map[string]bool
+	pages int
+}
+
+func (g *linkGuard) next(c *Client, link string) error {
+	if g.seen == nil {
+		g.seen = map[string]bool{}
+	}
+	if g.seen[link] {
+		return errors.New("graph: the server repeated a nextLink; stopping a paging loop")
+	}
+	g.seen[link] = true
+	g.pages++
+	if g.pages > maxPages {
+		return fmt.Errorf("graph: more than %d pages; giving up", maxPages)
+	}
+	return c.checkLink(link)
+}
+
+// listAll GETs first and every @odata.nextLink after it, verbatim.
+func listAll[T any](ctx context.Context, c *Client, op, first string, prefer []string) ([]T, error) {
+	var all []T
+	var g linkGuard
+	link := first
+	for {
+		var p page[T]
+		if err := c.getJSON(ctx, op, link, prefer, &p); err != nil {
+			return nil, err
+		}
+		all = append(all, p.Value...)
+		if p.NextLink == "" {
+			return all, nil
+		}
+		if err := g.next(c, p.NextLink); err != nil {
+			return nil, err
+		}
+		link = p.NextLink
+	}
+}
