@@ -52,7 +52,7 @@ type Book struct {
 	Epoch uint64
 	// Seq is the position of the latest change; 0 for an empty log.
 	Seq uint64
-	// Floor is the oldest position Changes still answers.
+	// Floor is the oldest position Changes still answers, besides 0.
 	Floor uint64
 	// DeltaLink is the Graph delta link of the book's folder, "" when none.
 	DeltaLink string
@@ -86,7 +86,8 @@ type Store interface {
 	Apply(ctx context.Context, user, book string, u Update) (Book, error)
 	// Changes returns the log entries after position seq of the given
 	// epoch, oldest first, one per name, at most limit (0: all). It returns
-	// ErrExpired when the position cannot be answered.
+	// ErrExpired when the position cannot be answered. From position 0 it
+	// returns every live member's entry (and the retained tombstones).
 	Changes(ctx context.Context, user, book string, epoch, seq uint64, limit int) ([]Change, error)
 	// DeleteBook forgets a book's members, log and delta link; a later Book
 	// starts a new epoch.
@@ -136,9 +137,11 @@ func newEpoch() uint64 {
 	return e
 }
 
-// checkPosition validates a log position against a book's state.
+// checkPosition validates a log position against a book's state. Position 0
+// (before the first change) stays answerable below the floor: a client there
+// never knew the members whose tombstones were dropped.
 func checkPosition(b Book, epoch, seq uint64) error {
-	if epoch != b.Epoch || seq > b.Seq || seq < b.Floor {
+	if epoch != b.Epoch || seq > b.Seq || (seq < b.Floor && seq != 0) {
 		return ErrExpired
 	}
 	return nil

@@ -308,7 +308,12 @@ func testRetention(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(ch, want) {
 		t.Errorf("changes from floor = %+v, want %+v", ch, want)
 	}
-	// A full listing from 0 is not a position; live members stay logged.
+	// Position 0 stays answerable and still holds every live member.
+	ch, err = s.Changes(ctx, "alice", "bk", b.Epoch, 0, 0)
+	must(t, err)
+	if len(ch) != 4 || ch[0].Name != "5.vcf" || ch[0].Deleted {
+		t.Errorf("changes from 0 = %+v, want 5.vcf then 3 tombstones", ch)
+	}
 	mem, err := s.Members(ctx, "alice", "bk")
 	must(t, err)
 	if got := names(mem); !reflect.DeepEqual(got, []string{"5.vcf"}) {
