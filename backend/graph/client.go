@@ -506,7 +506,7 @@ func (g *linkGuard) next(c *Client, link string) error {
 // listAll GETs first and every @odata.nextLink after it, verbatim.
 func listAll[T any](ctx context.Context, c *Client, op, first string, prefer []string) ([]T, error) {
 	var all []T
-	var g linkGuard
+	g := linkGuard{seen: map[string]bool{first: true}}
 	link := first
 	for {
 		var p page[T]
