@@ -1,0 +1,318 @@
+package carddav
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/emersion/go-webdav"
+)
+
+// Why hand-written XML: go-webdav keeps its element types in an internal
+// package we cannot import, builds PROPFIND property maps inside unexported
+// methods (no getctag, sync-token, supported-report-set or privileges can be
+// added), rejects the sync-collection REPORT, writes a malformed PROPPATCH
+// 207 and sets Content-Type after WriteHeader. So requests are read into a
+// generic element tree and interpreted by name, and multistatus answers are
+// written by hand with fixed prefixes (D, C, CS) that every client parses.
+
+// XML namespaces of the properties and reports served here.
+const (
+	nsDAV     = "DAV:"
+	nsCardDAV = "urn:ietf:params:xml:ns:carddav"
+	nsCS      = "http://calendarserver.org/ns/"
+)
+
+// maxXMLBody bounds a request body that is parsed as XML. Thunderbird puts
+// every href of a book into one multiget, so it must hold tens of thousands
+// of hrefs.
+const maxXMLBody = 16 << 20
+
+func davName(local string) xml.Name  { return xml.Name{Space: nsDAV, Local: local} }
+func cardName(local string) xml.Name { return xml.Name{Space: nsCardDAV, Local: local} }
+func csName(local string) xml.Name   { return xml.Name{Space: nsCS, Local: local} }
+
+// The properties and elements served or read here.
+var (
+	propResourceType         = davName("resourcetype")
+	propDisplayName          = davName("displayname")
+	propCurrentUserPrincipal = davName("current-user-principal")
+	propPrincipalURL         = davName("principal-URL")
+	propPrincipalCollection  = davName("principal-collection-set")
+	propOwner                = davName("owner")
+	propPrivileges           = davName("current-user-privilege-set")
+	propReportSet            = davName("supported-report-set")
+	propSyncToken            = davName("sync-token")
+	propGetETag              = davName("getetag")
+	propGetContentType       = davName("getcontenttype")
+	propGetContentLength     = davName("getcontentlength")
+	propGetLastModified      = davName("getlastmodified")
+	propHomeSet              = cardName("addressbook-home-set")
+	propDescription          = cardName("addressbook-description")
+	propAddressData          = cardName("address-data")
+	propSupportedData        = cardName("supported-address-data")
+	propMaxResourceSize      = cardName("max-resource-size")
+	propGetCTag              = csName("getctag")
+	propMeCard               = csName("me-card")
+)
+
+// element is one XML element of a request body with its attributes,
+// children and text.
+type element struct {
+	XMLName  xml.Name
+	Attrs    []xml.Attr `xml:",any,attr"`
+	Children []element  `xml:",any"`
+	Text     string     `xml:",chardata"`
+}
+
+// child returns the first child with the given name, or nil.
+func (e *element) child(name xml.Name) *element {
+	if e == nil {
+		return nil
+	}
+	for i := range e.Children {
+		if e.Children[i].XMLName == name {
+			return &e.Children[i]
+		}
+	}
+	return nil
+}
+
+// attr returns the value of an attribute without namespace.
+func (e *element) attr(local string) string {
+	for _, a := range e.Attrs {
+		if a.Name.Space == "" && a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// readXML reads a request body as XML; it returns nil for an empty body.
+func readXML(r *http.Request) (*element, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxXMLBody+1))
+	if err != nil {
+		return nil, webdav.NewHTTPError(http.StatusBadRequest, err)
+	}
+	if len(body) > maxXMLBody {
+		return nil, webdav.NewHTTPError(http.StatusRequestEntityTooLarge, errors.New("carddav: XML body too large"))
+	}
+	return parseXML(body)
+}
+
+// parseXML parses a request body; it returns nil for an empty body.
+func parseXML(body []byte) (*element, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil
+	}
+	var root element
+	if err := xml.Unmarshal(body, &root); err != nil {
+		return nil, webdav.NewHTTPError(http.StatusBadRequest, fmt.Errorf("carddav: malformed XML: %w", err))
+	}
+	return &root, nil
+}
+
+// propRequest is what a PROPFIND or REPORT asks for: property names, all
+// properties, or the names only.
+type propRequest struct {
+	propName bool
+	allProp  bool
+	props    []*element // named properties; with allProp, the DAV:include list
+}
+
+// has reports whether the request names the property.
+func (q *propRequest) find(name xml.Name) *element {
+	for _, p := range q.props {
+		if p.XMLName == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// parsePropRequest reads the DAV:prop, DAV:allprop or DAV:propname child of
+// a PROPFIND or REPORT root.
+func parsePropRequest(root *element) propRequest {
+	var q propRequest
+	if root.child(davName("propname")) != nil {
+		q.propName = true
+		return q
+	}
+	if root.child(davName("allprop")) != nil {
+		q.allProp = true
+		if inc := root.child(davName("include")); inc != nil {
+			for i := range inc.Children {
+				q.props = append(q.props, &inc.Children[i])
+			}
+		}
+		return q
+	}
+	if p := root.child(davName("prop")); p != nil {
+		for i := range p.Children {
+			q.props = append(q.props, &p.Children[i])
+		}
+	}
+	return q
+}
+
+// parsePropfind interprets a PROPFIND body; an empty body means allprop
+// (RFC 4918 §9.1).
+func parsePropfind(root *element) (propRequest, error) {
+	if root == nil {
+		return propRequest{allProp: true}, nil
+	}
+	if root.XMLName != davName("propfind") {
+		return propRequest{}, webdav.NewHTTPError(http.StatusBadRequest, fmt.Errorf("carddav: expected DAV:propfind, got %s", root.XMLName.Local))
+	}
+	q := parsePropRequest(root)
+	if !q.propName && !q.allProp && root.child(davName("prop")) == nil {
+		return propRequest{}, webdav.NewHTTPError(http.StatusBadRequest, errors.New("carddav: PROPFIND without prop, allprop or propname"))
+	}
+	return q, nil
+}
+
+// prop is one property in an answer; value is its inner XML, written with
+// the D, C and CS prefixes declared on the multistatus root.
+type prop struct {
+	name  xml.Name
+	value string
+}
+
+type propstat struct {
+	status int
+	props  []prop
+}
+
+// response is one DAV:response: either a status for the href (deleted
+// member, missing multiget href, truncation) or property blocks.
+type response struct {
+	href      string // already percent-encoded
+	status    int
+	propstats []propstat
+}
+
+// add puts a property into the block of the given status.
+func (r *response) add(status int, p prop) {
+	for i := range r.propstats {
+		if r.propstats[i].status == status {
+			r.propstats[i].props = append(r.propstats[i].props, p)
+			return
+		}
+	}
+	r.propstats = append(r.propstats, propstat{status: status, props: []prop{p}})
+}
+
+// multistatus is a 207 answer.
+type multistatus struct {
+	responses    []response
+	syncToken    string
+	hasSyncToken bool
+}
+
+func statusLine(code int) string {
+	return fmt.Sprintf("HTTP/1.1 %d %s", code, http.StatusText(code))
+}
+
+func escapeText(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// writeName writes an element's opening (or, with closing, its closing) tag
+// with the root's prefix for known namespaces and a local declaration for
+// any other.
+func writeName(b *bytes.Buffer, n xml.Name, closing bool) {
+	prefix := ""
+	switch n.Space {
+	case nsDAV:
+		prefix = "D:"
+	case nsCardDAV:
+		prefix = "C:"
+	case nsCS:
+		prefix = "CS:"
+	case "":
+	default:
+		prefix = "X:"
+	}
+	if closing {
+		b.WriteString("</" + prefix + n.Local + ">")
+		return
+	}
+	b.WriteString("<" + prefix + n.Local)
+	if prefix == "X:" {
+		b.WriteString(` xmlns:X="` + escapeText(n.Space) + `"`)
+	}
+}
+
+func writeProp(b *bytes.Buffer, p prop) {
+	writeName(b, p.name, false)
+	if p.value == "" {
+		b.WriteString("/>")
+		return
+	}
+	b.WriteString(">")
+	b.WriteString(p.value)
+	writeName(b, p.name, true)
+}
+
+// encode renders the multistatus document; 200 blocks come first in every
+// response because Thunderbird reads only the first status.
+func (ms *multistatus) encode() []byte {
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	b.WriteString(`<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav" xmlns:CS="http://calendarserver.org/ns/">`)
+	for _, r := range ms.responses {
+		b.WriteString("<D:response><D:href>" + escapeText(r.href) + "</D:href>")
+		if len(r.propstats) == 0 {
+			status := r.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			b.WriteString("<D:status>" + statusLine(status) + "</D:status>")
+		}
+		stats := append([]propstat(nil), r.propstats...)
+		for i := 1; i < len(stats); i++ { // insertion sort by status; a handful of blocks
+			for j := i; j > 0 && stats[j].status < stats[j-1].status; j-- {
+				stats[j], stats[j-1] = stats[j-1], stats[j]
+			}
+		}
+		for _, ps := range stats {
+			b.WriteString("<D:propstat><D:prop>")
+			for _, p := range ps.props {
+				writeProp(&b, p)
+			}
+			b.WriteString("</D:prop><D:status>" + statusLine(ps.status) + "</D:status></D:propstat>")
+		}
+		b.WriteString("</D:response>")
+	}
+	if ms.hasSyncToken {
+		b.WriteString("<D:sync-token>" + escapeText(ms.syncToken) + "</D:sync-token>")
+	}
+	b.WriteString("</D:multistatus>\n")
+	return b.Bytes()
+}
+
+// writeMultistatus sends a 207, with its Content-Type set before the status
+// line (go-webdav sets it after, so it is lost there).
+func writeMultistatus(w http.ResponseWriter, ms *multistatus) {
+	body := ms.encode()
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(http.StatusMultiStatus)
+	_, _ = w.Write(body)
+}
+
+// hrefValue is the inner XML of a property holding one DAV:href.
+func hrefValue(href string) string {
+	return "<D:href>" + escapeText(href) + "</D:href>"
+}
+
+func xmlName(ns, local string) xml.Name { return xml.Name{Space: ns, Local: local} }
