@@ -1,0 +1,79 @@
+// Package vcardmap converts between vCard (RFC 2426 3.0, RFC 6350 4.0; 2.1
+// leftovers tolerated on input) and the Microsoft Graph v1.0 contact
+// resource, losslessly: what Graph cannot hold travels in Extras, which the
+// backend stores beside the contact (single-value extended properties) and
+// hands back to Render. It does no I/O and keeps its own content-line reader
+// and writer (go-vcard neither folds nor escapes correctly; clients.md §5).
+//
+// # Mapping
+//
+//	vCard (3.0 / 4.0)                            Graph contact
+//	N  sur;given;middle;prefix;suffix            surname, givenName, middleName, title, generation
+//	FN                                           displayName
+//	NICKNAME (list; joined/split on ",")         nickName
+//	X-MS-INITIALS / X-MS-FILEAS / X-MS-OFFICE    initials / fileAs / officeLocation
+//	ORG company;department                       companyName, department
+//	TITLE / ROLE                                 jobTitle / profession
+//	X-PHONETIC-FIRST-NAME / -LAST-NAME / -ORG    yomiGivenName / yomiSurname / yomiCompanyName
+//	EMAIL (first 3, in order)                    emailAddresses[].address (X-MS-NAME param: .name)
+//	TEL cell|iphone|mobile (first)               mobilePhone
+//	TEL work|voice|untyped (first 2)             businessPhones
+//	TEL home (first 2)                           homePhones
+//	TEL fax|pager|car|isdn|other|main|…, more    Extras
+//	ADR work / home / other or untyped (first)   businessAddress / homeAddress / otherAddress
+//	    street list elements joined with "\n"; PO box and extended address kept via the template
+//	BDAY date (YYYY-MM-DD, YYYYMMDD, --MMDD)     birthday "YYYY-MM-DDT11:59:00Z"; read as the
+//	    nearest UTC day; no year = 1604 (3.0: X-APPLE-OMIT-YEAR=1604, 4.0: --MMDD)
+//	NOTE                                         personalNotes (X-MS-NEWLINE=CRLF marks CRLF notes)
+//	CATEGORIES (list)                            categories
+//	URL work or untyped (first)                  businessHomePage
+//	IMPP, X-AIM, X-JABBER, X-MSN, X-ICQ,         imAddresses (first 3, value verbatim;
+//	    X-SKYPE, X-YAHOO, X-MS-IMADDRESS, …          the property name/params kept via template)
+//	X-ABRELATEDNAMES + X-ABLabel _$!<Manager>!$_  manager, assistantName, spouseName, children
+//	    (_$!<Assistant>!$_, _$!<Spouse>!$_, _$!<Child>!$_); 4.0 RELATED;TYPE=x-manager|
+//	    x-assistant|spouse|child;VALUE=text; X-MS-MANAGER/-ASSISTANT/-SPOUSE/-CHILD accepted
+//	PHOTO inline (3.0 ENCODING=b;TYPE=JPEG,      Mapped.Photo (remote URIs are not fetched:
+//	    4.0 data: URI, 2.1 BASE64)                   the property stays in Extras)
+//	KIND / X-ADDRESSBOOKSERVER-KIND,             Mapped.Kind / Mapped.Members, and Extras
+//	    MEMBER / X-ADDRESSBOOKSERVER-MEMBER
+//	UID                                          Mapped.UID, verbatim
+//	PRODID, REV, VERSION                         dropped; rewritten by Render
+//	anything else                                Extras
+//
+// Group cards (Apple's X-ADDRESSBOOKSERVER-KIND:group, DAVx5's 4.0
+// KIND:group) become an ordinary Graph contact whose displayName is the
+// group's FN; kind and members live in Extras and round-trip exactly, and
+// Kind/Members expose them so the backend may project membership onto
+// categories (DAVx5's CATEGORIES group mode needs nothing special: it is
+// just CATEGORIES). Rendering in the other version swaps the Apple and 4.0
+// property names.
+//
+// # Extras and the stale-extras rule
+//
+// Extras records, in card order, every property that is not a plain default
+// rendering of its Graph value: extras verbatim, and for mapped properties a
+// template (group, name, parameters; value from Graph) or, when Graph's value
+// would not reproduce the client's bytes (PO box, \N escapes, a 6th ORG
+// unit), the client's exact property. It also records a fingerprint of each
+// slot's Graph value as written. Outlook edits win: on Render a template
+// whose slot's fingerprint no longer matches Graph is dropped, together with
+// every property of its itemN. group (its X-ABLabel, X-ABADR…), and Graph's
+// value is rendered by default instead; a value deleted in Outlook is never
+// resurrected. See extras.go for the format.
+//
+// # Equivalence
+//
+// A card PUT by a client and rendered back in the same version is
+// equivalent (see Equivalent): the same multiset of properties, each with
+// the same group (case-insensitive), name (case-insensitive), parameters
+// (names and values case-insensitive, order-free, comma lists flattened,
+// TYPE=pref ≡ PREF, 2.1 bare types ≡ TYPE=) and value compared per kind:
+// text unescaped; N, ADR, ORG per component with trailing empty components
+// ignored; CATEGORIES and NICKNAME per element; inline PHOTO by decoded bytes
+// and media type; BDAY by date. Property order, line folding, escaping
+// style, parameter-name case, PRODID, REV and VERSION may differ, and a
+// property with an empty value counts as absent (Render always writes FN,
+// and N in 3.0). Rendering in the other version converts what it knows how
+// to (PREF, group kinds, BDAY, PHOTO, TEL URIs, related names) and is not
+// held to equivalence.
+package vcardmap
