@@ -1,11 +1,13 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 )
 
@@ -864,4 +867,76 @@ func TestFolderWrites(t *testing.T) {
 	if err := c.DeleteFolder(ctx, "K"); err != nil {
 		t.Error(err)
 	}
+}
+
+func TestMetricsAndLogs(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	if again := NewMetrics(reg); again.requests != m.requests {
+		t.Error("a second NewMetrics on one registry did not share the collectors")
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, mux, _ := setup(t, Options{Metrics: m, Logger: logger})
+	calls := 0
+	mux.HandleFunc("GET /me/contacts/X", func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		switch calls {
+		case 1:
+			graphError(w, 401, "InvalidAuthenticationToken", "expired")
+		case 2:
+			graphError(w, 429, "TooManyRequests", "later")
+		default:
+			writeJSON(w, 200, Contact{ID: "X"})
+		}
+	})
+	if _, err := c.GetContact(context.Background(), "", "X", Query{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		status string
+		want   float64
+	}{{"401", 1}, {"429", 1}, {"200", 1}} {
+		if got := gathered(t, reg, "graph_requests_total", "GetContact", tc.status); got != tc.want {
+			t.Errorf("graph_requests_total{GetContact,%s} = %v, want %v", tc.status, got, tc.want)
+		}
+	}
+	if n := gathered(t, reg, "graph_request_duration_seconds", "GetContact", ""); n != 3 {
+		t.Errorf("%v durations observed, want 3", n)
+	}
+	if !strings.Contains(logs.String(), "retrying") {
+		t.Errorf("no retry logged: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), "tok-") {
+		t.Errorf("a token is in the logs: %s", logs.String())
+	}
+}
+
+// gathered reads a counter's value, or a histogram's sample count, of the
+// series with the given operation (and status, when not "").
+func gathered(t *testing.T, reg *prometheus.Registry, name, op, status string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["operation"] != op || (status != "" && labels["status"] != status) {
+				continue
+			}
+			if m.GetHistogram() != nil {
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
