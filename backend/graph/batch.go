@@ -14,9 +14,10 @@ import (
 // batchRequest is one request of a JSON $batch; url is relative to the
 // version root.
 type batchRequest struct {
-	ID     string `json:"id"`
-	Method string `json:"method"`
-	URL    string `json:"url"`
+	ID      string            `json:"id"`
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 type batchResponse struct {
@@ -88,7 +89,10 @@ func (c *Client) batchGet(ctx context.Context, ids []string, rawQuery string, go
 				if rawQuery != "" {
 					u += "?" + rawQuery
 				}
-				reqs = append(reqs, batchRequest{ID: key, Method: http.MethodGet, URL: u})
+				// Graph does not document that the outer request's
+				// Prefer reaches the items, so each carries its own.
+				reqs = append(reqs, batchRequest{ID: key, Method: http.MethodGet, URL: u,
+					Headers: map[string]string{"Prefer": preferHeader(nil)}})
 			}
 		}
 		var out struct {

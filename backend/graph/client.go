@@ -35,6 +35,10 @@ const (
 	MaxBatch = 20
 )
 
+// maxResponse bounds the bytes read of one answer: a page of 1000 contacts
+// or a 4 MB photo fit many times over.
+const maxResponse = 64 << 20
+
 // maxPages bounds every nextLink walk, so a server that keeps minting new
 // links cannot keep a client busy for ever (a million contacts at $top=10).
 const maxPages = 100000
@@ -195,8 +199,14 @@ func (tc *tokenCache) token() (*oauth2.Token, error) {
 	t, err := tc.src.Token()
 	if err != nil {
 		// The oauth2 errors may quote the token endpoint's body but never
-		// the token itself, so they are safe to wrap.
-		return nil, fmt.Errorf("graph: getting a token: %w", err)
+		// the token itself, so they are safe to wrap. A refresh the
+		// endpoint refused (invalid_grant: revoked, expired, password
+		// changed) needs a new sign-in, which ErrUnauthorized tells.
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && (re.Response == nil || re.Response.StatusCode < 500) {
+			return nil, &tokenError{fmt.Errorf("%w: getting a token: %w", ErrUnauthorized, err)}
+		}
+		return nil, &tokenError{fmt.Errorf("graph: getting a token: %w", err)}
 	}
 	tc.tok = t
 	return t, nil
@@ -211,6 +221,13 @@ func (tc *tokenCache) invalidate(t *oauth2.Token) {
 		tc.tok = nil
 	}
 }
+
+// tokenError is a failure of the TokenSource; it is not retried here, the
+// source has its own policy.
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
 
 // request is one logical Graph call, replayable on retry.
 type request struct {
@@ -265,7 +282,8 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		}
 		var ge *Error
 		isGraph := errors.As(err, &ge)
-		if ctx.Err() != nil {
+		var te *tokenError
+		if ctx.Err() != nil || errors.As(err, &te) {
 			return nil, err
 		}
 		if attempt >= c.maxRetries {
@@ -357,7 +375,10 @@ func (c *Client) send(ctx context.Context, r *request, reqID string, tok *oauth2
 	res, err := c.hc.Do(req)
 	var data []byte
 	if err == nil {
-		data, err = io.ReadAll(res.Body)
+		data, err = io.ReadAll(io.LimitReader(res.Body, maxResponse+1))
+		if err == nil && len(data) > maxResponse {
+			err = fmt.Errorf("answer larger than %d bytes", maxResponse)
+		}
 		res.Body.Close()
 	}
 	c.lim.release()

@@ -741,7 +741,7 @@ func TestGetContactsBatch(t *testing.T) {
 			path, query, _ := strings.Cut(rq.URL, "?")
 			id := strings.TrimPrefix(path, "/me/contacts/")
 			if rq.Method != "GET" || !strings.HasPrefix(path, "/me/contacts/") ||
-				query != "$select=id,displayName" {
+				query != "$select=id,displayName" || rq.Headers["Prefer"] != `IdType="ImmutableId"` {
 				t.Errorf("batch item %+v", rq)
 			}
 			switch {
@@ -939,4 +939,36 @@ func gathered(t *testing.T, reg *prometheus.Registry, name, op, status string) f
 		}
 	}
 	return 0
+}
+
+type failingSource struct {
+	err error
+	n   atomic.Int32
+}
+
+func (s *failingSource) Token() (*oauth2.Token, error) { s.n.Add(1); return nil, s.err }
+
+func TestTokenSourceErrors(t *testing.T) {
+	tests := []struct {
+		name             string
+		err              error
+		wantUnauthorized bool
+	}{
+		{"refresh refused", &oauth2.RetrieveError{Response: &http.Response{StatusCode: 400}, ErrorCode: "invalid_grant"}, true},
+		{"token endpoint down", &oauth2.RetrieveError{Response: &http.Response{StatusCode: 503}}, false},
+		{"network", errors.New("dial tcp: connection refused"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &failingSource{err: tc.err}
+			c, _, _ := setup(t, Options{TokenSource: src})
+			_, err := c.DefaultFolder(context.Background())
+			if err == nil || errors.Is(err, ErrUnauthorized) != tc.wantUnauthorized || !errors.Is(err, tc.err) {
+				t.Errorf("err = %v; want wrapping %v, ErrUnauthorized %v", err, tc.err, tc.wantUnauthorized)
+			}
+			if n := src.n.Load(); n != 1 {
+				t.Errorf("token source asked %d times, want 1 (no retries of its failures)", n)
+			}
+		})
+	}
 }
