@@ -50,10 +50,9 @@ type Options struct {
 	// Mailbox is the user principal name to work on; "" uses /me.
 	Mailbox string
 	// TokenSource gives bearer tokens; required. The Client caches a token
-	// until it expires and asks the source again after a 401, so the source
-	// should refresh when asked (a Config.TokenSource is fine; a source
-	// that keeps serving a revoked but unexpired token makes that one retry
-	// useless).
+	// until it expires and asks the source again after a 401, once per
+	// request. A source that caches tokens itself should implement
+	// TokenInvalidator, or that one retry gets the same refused token.
 	TokenSource oauth2.TokenSource
 	// HTTPClient sends the requests; default http.DefaultClient. It must
 	// not add its own Authorization header.
@@ -212,13 +211,24 @@ func (tc *tokenCache) token() (*oauth2.Token, error) {
 	return t, nil
 }
 
-// invalidate drops t if it is still the cached token; another request may
-// already have replaced it.
+// TokenInvalidator may be implemented by an Options.TokenSource that caches
+// access tokens itself: after Graph answers 401 the Client calls
+// InvalidateToken with the refused token, so the next Token call refreshes
+// instead of serving it again.
+type TokenInvalidator interface {
+	InvalidateToken(t *oauth2.Token)
+}
+
+// invalidate drops t if it is still the cached token (another request may
+// already have replaced it) and tells a caching source.
 func (tc *tokenCache) invalidate(t *oauth2.Token) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if tc.tok == t {
 		tc.tok = nil
+		if inv, ok := tc.src.(TokenInvalidator); ok {
+			inv.InvalidateToken(t)
+		}
 	}
 }
 

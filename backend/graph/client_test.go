@@ -972,3 +972,48 @@ func TestTokenSourceErrors(t *testing.T) {
 		})
 	}
 }
+
+// cachingSource caches its token like a ReuseTokenSource, and refreshes
+// only when invalidated.
+type cachingSource struct {
+	countingSource
+	mu          sync.Mutex
+	tok         *oauth2.Token
+	invalidated int
+}
+
+func (s *cachingSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == nil {
+		s.tok, _ = s.countingSource.Token()
+	}
+	return s.tok, nil
+}
+
+func (s *cachingSource) InvalidateToken(t *oauth2.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invalidated++
+	if s.tok == t {
+		s.tok = nil
+	}
+}
+
+func TestTokenInvalidator(t *testing.T) {
+	src := &cachingSource{}
+	c, mux, _ := setup(t, Options{TokenSource: src})
+	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok-2" {
+			graphError(w, 401, "InvalidAuthenticationToken", "revoked")
+			return
+		}
+		writeJSON(w, 200, User{ID: "u"})
+	})
+	if _, err := c.Me(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if src.invalidated != 1 || src.n.Load() != 2 {
+		t.Errorf("invalidated %d times, %d tokens minted; want 1 and 2", src.invalidated, src.n.Load())
+	}
+}
