@@ -388,12 +388,16 @@ func marshalAddress(a map[string]string) json.RawMessage {
 	return b.Bytes()
 }
 
+// mustJSON marshals without HTML escaping: Graph writes "&" in links, not
+// "\u0026".
 func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only called on plain strings, slices and maps
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err) // only called on plain strings, slices, maps and structs
 	}
-	return b
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 func truncate(s string, n int) string {

@@ -400,8 +400,15 @@ func (c *call) persist(ops ...op) bool {
 
 // ---- folders ----
 
-func (c *call) folderJSON(f *folder) map[string]any {
-	return map[string]any{"id": f.ID, "displayName": f.DisplayName, "parentFolderId": f.Parent}
+// folderOut is the contactFolder resource in Graph's property order.
+type folderOut struct {
+	ID             string `json:"id"`
+	DisplayName    string `json:"displayName"`
+	ParentFolderID string `json:"parentFolderId"`
+}
+
+func (c *call) folderJSON(f *folder) folderOut {
+	return folderOut{ID: f.ID, DisplayName: f.DisplayName, ParentFolderID: f.Parent}
 }
 
 func (c *call) writeFolder(status int, f *folder, ctx bool) {

@@ -44,7 +44,7 @@ func (e *Emulator) Seed(upn string, n int) error {
 		set("surname", s)
 		set("displayName", g+" "+s)
 		set("fileAs", s+", "+g)
-		local := strings.ToLower(strings.NewReplacer("'", "", " ", "").Replace(fmt.Sprintf("%s.%s%d", g, s, i)))
+		local := asciiLocal(fmt.Sprintf("%s.%s%d", g, s, i))
 		set("emailAddresses", []emailOut{{Name: ptr(g + " " + s), Address: ptr(local + "@example.com")}})
 		set("mobilePhone", fmt.Sprintf("+1 555 %04d", rnd.Intn(10000)))
 		if co := seedCompany[rnd.Intn(len(seedCompany))]; co != "" {
@@ -109,4 +109,16 @@ func seedPhoto(i int) []byte {
 	var b bytes.Buffer
 	_ = jpeg.Encode(&b, img, &jpeg.Options{Quality: 60})
 	return b.Bytes()
+}
+
+// asciiLocal folds a name into an ASCII mailbox local part.
+func asciiLocal(s string) string {
+	fold := strings.NewReplacer("ö", "o", "é", "e", "á", "a", "í", "i", "ó", "o", "ë", "e", "ü", "u", "ł", "l", "ć", "c")
+	var b strings.Builder
+	for _, r := range fold.Replace(strings.ToLower(s)) {
+		if r == '.' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
