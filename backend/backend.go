@@ -22,6 +22,7 @@ import (
 
 	"github.com/contactsdav/contactsdav/backend/store"
 	"github.com/contactsdav/contactsdav/carddav"
+	"github.com/contactsdav/contactsdav/vcardmap"
 )
 
 // DefaultRefreshInterval is how long reads of a book are served without
@@ -63,6 +64,10 @@ type Backend struct {
 	log     *slog.Logger
 	prefix  string // cache key prefix
 
+	// parse and render are vcardmap's; tests may substitute them.
+	parse  func([]byte) (*vcardmap.Mapped, error)
+	render func(*vcardmap.Mapped, string) ([]byte, error)
+
 	sf    singleflight.Group
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // book key → lock serialising writes and delta applies
@@ -87,6 +92,8 @@ func New(opts Options) (*Backend, error) {
 		log:     opts.Logger,
 		prefix:  "backend\x00" + opts.User + "\x00",
 		locks:   map[string]*sync.Mutex{},
+		parse:   vcardmap.Parse,
+		render:  vcardmap.Render,
 	}
 	if b.cache == nil {
 		b.cache = cache.New(30*time.Minute, 10*time.Minute)

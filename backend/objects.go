@@ -137,7 +137,7 @@ func (b *Backend) GetObjects(ctx context.Context, slug string, names []string, v
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			card, err := b.render(ctx, j.c, j.m.Name, j.etag, version)
+			card, err := b.renderContact(ctx, j.c, j.m.Name, j.etag, version)
 			if err != nil {
 				b.log.Warn("contact left out of multiget", "book", bk.Slug, "name", j.m.Name, "err", err)
 				return
@@ -160,7 +160,7 @@ func (b *Backend) GetObjects(ctx context.Context, slug string, names []string, v
 }
 
 // render renders a contact as a vCard and caches the card under its ETag.
-func (b *Backend) render(ctx context.Context, c *graph.Contact, name, etag, version string) ([]byte, error) {
+func (b *Backend) renderContact(ctx context.Context, c *graph.Contact, name, etag, version string) ([]byte, error) {
 	var photo *graph.Photo
 	if hasPicture(c) {
 		p, err := b.api.GetPhoto(ctx, c.ID)
@@ -175,7 +175,7 @@ func (b *Backend) render(ctx context.Context, c *graph.Contact, name, etag, vers
 	}
 	plain := *c
 	plain.SingleValueExtendedProperties = nil
-	card, err := vcardmap.Render(&vcardmap.Mapped{Contact: plain, UID: uidFor(c, name), Extras: joinExtras(c), Photo: photo}, version)
+	card, err := b.render(&vcardmap.Mapped{Contact: plain, UID: uidFor(c, name), Extras: joinExtras(c), Photo: photo}, version)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func (b *Backend) PutObject(ctx context.Context, slug, name string, card []byte,
 		return nil, &carddav.PreconditionError{Status: http.StatusForbidden, Condition: carddav.MaxResourceSize,
 			Err: fmt.Errorf("card of %d bytes over %d", len(card), MaxResourceSize)}
 	}
-	m, err := vcardmap.Parse(card)
+	m, err := b.parse(card)
 	if err != nil {
 		return nil, &carddav.PreconditionError{Status: http.StatusForbidden, Condition: carddav.ValidAddressData, Err: err}
 	}

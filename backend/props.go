@@ -1,14 +1,13 @@
 package backend
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/contactsdav/contactsdav/backend/graph"
+	"github.com/contactsdav/contactsdav/vcardmap"
 )
 
 // Our single-value extended properties: one GUID and few names, as Exchange's
@@ -101,15 +100,7 @@ func uidFor(c *graph.Contact, name string) string {
 	if uid, ok := c.ExtendedPropertyValue(propUID); ok && uid != "" && hrefOf(c) == name {
 		return uid
 	}
-	return uidFromID(c.ID)
-}
-
-// uidFromID derives a stable UID from a Graph id.
-// TEMPORARY until vcardmap.UIDFromID lands; then this delegates to it.
-func uidFromID(id string) string {
-	h := sha256.Sum256([]byte("uid\x00" + id))
-	x := hex.EncodeToString(h[:16])
-	return strings.ToUpper(x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32])
+	return vcardmap.UIDFromID(c.ID)
 }
 
 // modTime parses lastModifiedDateTime; zero when absent or odd.
