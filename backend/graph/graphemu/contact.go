@@ -251,7 +251,8 @@ func normalize(f field, v json.RawMessage) (json.RawMessage, *apiError) {
 			return nil, typeErr
 		}
 		if s == "" {
-			return nil, nil // Graph stores an empty string as unset [inf]
+			// An empty string is stored as unset and reads back null [inf].
+			return nil, nil
 		}
 		return mustJSON(s), nil
 	case kStrings:

@@ -11,6 +11,14 @@
 // It is the test double of the Graph client, the backend of end-to-end tests
 // and benchmarks, and the embedded default of "contactsdav serve". The OAuth2
 // endpoints are served by the oauthemu sub-package under the same prefix.
+// GET PathPrefix+"/_emulator/counts" is emulator-only (not Graph): the
+// request counts of Counts as a plain JSON object.
+//
+// Not modelled: ids that change when a contact moves (every caller gets
+// immutable ids, whether or not it sends Prefer: IdType="ImmutableId"),
+// hidden distribution-list items in paging, multi-value extended
+// properties, the named-property quota, and $orderby on more than one
+// property. Unmodelled routes and options answer 501 NotImplemented.
 package graphemu
 
 import (
@@ -309,12 +317,16 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(e.Counts())
 		return
 	case strings.HasPrefix(rest, "/v1.0/"):
+		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		op := e.serveGraph(sw, r, rest[len("/v1.0"):], ri, false)
 		if sw.status == 0 {
 			sw.status = 200
 		}
 		e.count(op, sw.status)
+		// The query is left out: it can carry contact data ($filter).
+		e.log.Debug("graphemu request", "method", r.Method, "path", r.URL.Path, "op", op,
+			"status", sw.status, "duration", time.Since(start), "request-id", ri.id)
 		return
 	}
 	if segs := strings.Split(strings.TrimPrefix(rest, "/"), "/"); len(segs) >= 2 && segs[1] == "oauth2" {

@@ -727,6 +727,8 @@ func (c *call) createContact(f *folder, body []byte) {
 		c.fail(aerr)
 		return
 	}
+	// A parentFolderId in a POST body is ignored: the folder is the one in
+	// the path [inf].
 	mb := c.mb
 	seq := mb.next()
 	now := time.Now().UTC()
