@@ -23,6 +23,7 @@ const (
 // fixture is a handler on 127.0.0.1 over a memory backend with one user.
 type fixture struct {
 	srv  *httptest.Server
+	h    http.Handler
 	auth *carddavtest.Authenticator
 	be   *carddavtest.Backend
 }
@@ -38,7 +39,7 @@ func newFixture(t *testing.T) *fixture {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, auth: auth, be: be}
+	return &fixture{srv: srv, h: h, auth: auth, be: be}
 }
 
 // req describes one HTTP request of a test.
@@ -74,6 +75,24 @@ func (f *fixture) do(t *testing.T, rq req) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return resp, string(b)
+}
+
+// rec serves a request in the test's goroutine, without the network, for
+// tests that change the backend's fault hooks between requests.
+func (f *fixture) rec(t *testing.T, rq req) (*http.Response, string) {
+	t.Helper()
+	r := httptest.NewRequest(rq.method, rq.path, strings.NewReader(rq.body))
+	if !rq.noAuth {
+		r.SetBasicAuth(alice, alicePwd)
+	}
+	for k, v := range rq.header {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	resp := w.Result()
+	resp.Request = r
+	return resp, w.Body.String()
 }
 
 // card is a minimal vCard 3.0 with a UID and a name.
