@@ -69,11 +69,17 @@ func (env *contractEnv) client(t *testing.T, o graph.Options) *graph.Client {
 	if o.TokenSource == nil {
 		o.TokenSource = &staticSource{tok: env.token()}
 	}
+	// The emulator's injected Retry-After values are milliseconds; live
+	// Graph asks for seconds, which the client must be allowed to wait.
+	base, maxWait := 2*time.Millisecond, 50*time.Millisecond
+	if env.emu == nil {
+		base, maxWait = 500*time.Millisecond, 30*time.Second
+	}
 	if o.BaseBackoff == 0 {
-		o.BaseBackoff = 2 * time.Millisecond
+		o.BaseBackoff = base
 	}
 	if o.MaxBackoff == 0 {
-		o.MaxBackoff = 50 * time.Millisecond
+		o.MaxBackoff = maxWait
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = 6
