@@ -1,0 +1,255 @@
+package backend
+
+import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/contactsdav/contactsdav/backend/graph"
+	"github.com/contactsdav/contactsdav/backend/graph/graphemu"
+	"github.com/contactsdav/contactsdav/backend/store"
+	"github.com/contactsdav/contactsdav/carddav"
+)
+
+// emuPrefix mounts the emulator below a path, so links are followed, not
+// rebuilt.
+const (
+	emuPrefix = "/emu/graph"
+	emuUser   = "ada@contoso.example"
+)
+
+// emuEnv is a Graph emulator on 127.0.0.1 with one mailbox.
+type emuEnv struct {
+	emu  *graphemu.Emulator
+	base string
+}
+
+func newEmuEnv(tb testing.TB) *emuEnv {
+	tb.Helper()
+	emu, err := graphemu.New(graphemu.Options{PathPrefix: emuPrefix})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { emu.Close() })
+	if err := emu.AddMailbox(emuUser); err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	tb.Cleanup(srv.Close)
+	return &emuEnv{emu: emu, base: srv.URL + emuPrefix + "/v1.0"}
+}
+
+// client is a graph.Client on the mailbox: the backend's, or "Outlook".
+func (x *emuEnv) client(tb testing.TB) *graph.Client {
+	tb.Helper()
+	c, err := graph.New(graph.Options{
+		BaseURL:     x.base,
+		TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: x.emu.AccessToken(emuUser), Expiry: time.Now().Add(time.Hour)}),
+		Logger:      quietLogger(),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// requests is the emulator's total request count.
+func (x *emuEnv) requests() int {
+	n := 0
+	for _, v := range x.emu.Counts() {
+		n += v
+	}
+	return n
+}
+
+func newEmuBackend(tb testing.TB, x *emuEnv, st store.Store) *Backend {
+	tb.Helper()
+	b, err := New(Options{User: "ada", API: x.client(tb), Store: st, RefreshInterval: time.Hour, Logger: quietLogger()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// staleBackend ends the refresh interval of every book of b.
+func staleBackend(b *Backend) {
+	for k := range b.cache.Items() {
+		if strings.Contains(k, "\x00fresh\x00") {
+			b.cache.Delete(k)
+		}
+	}
+}
+
+func TestIntegrationOutlookEditsReachSync(t *testing.T) {
+	ctx := context.Background()
+	x := newEmuEnv(t)
+	outlook := x.client(t)
+	path := filepath.Join(t.TempDir(), "sync.db")
+	st, err := store.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, st: st}
+	e.b = newEmuBackend(t, x, st)
+
+	mk := func(name string) string {
+		c, err := outlook.CreateContact(ctx, "", &graph.Contact{DisplayName: name, GivenName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+	edit := func(id, title string) {
+		cur, err := outlook.GetContact(ctx, "", id, graph.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := *cur
+		next.JobTitle = title
+		if _, err := outlook.UpdateContact(ctx, "", id, graph.NewPatch(cur, &next), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(id string) {
+		if err := outlook.DeleteContact(ctx, "", id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(step string, ch *carddav.Changes, changed, deleted []string) {
+		t.Helper()
+		sort.Strings(changed)
+		sort.Strings(deleted)
+		got := append([]string(nil), ch.Deleted...)
+		sort.Strings(got)
+		if !reflect.DeepEqual(changedNames(ch), changed) || !reflect.DeepEqual(got, deleted) {
+			t.Errorf("%s: changed %v deleted %v, want changed %v deleted %v", step, changedNames(ch), got, changed, deleted)
+		}
+	}
+
+	a, b, c := mk("A"), mk("B"), mk("C")
+	r := e.put("default", "mine.vcf", vcard("mine-uid", "Mine", "mine@example.com"), carddav.Conditions{IfNoneMatch: "*"})
+	initial := e.sync("default", "", 0)
+	expect("initial", initial, []string{derivedName(a), derivedName(b), derivedName(c), "mine.vcf"}, nil)
+	if obj := e.get("default", "mine.vcf"); obj.ETag != r.ETag || !strings.Contains(string(obj.Card), "UID:mine-uid") {
+		t.Errorf("own card served %s (PUT said %s):\n%s", obj.ETag, r.ETag, obj.Card)
+	}
+
+	// 1. Outlook edits, creates and deletes; our own write is not echoed.
+	edit(a, "Boss")
+	del(b)
+	d := mk("D")
+	r2 := e.put("default", "mine.vcf", vcard("mine-uid", "Mine Two", "mine@example.com"), carddav.Conditions{IfMatch: "*"})
+	staleBackend(e.b)
+	step1 := e.sync("default", initial.Token, 0)
+	expect("outlook edits", step1, []string{derivedName(a), derivedName(d), "mine.vcf"}, []string{derivedName(b)})
+	for _, ch := range step1.Changed {
+		if ch.Name == "mine.vcf" && ch.ETag != r2.ETag {
+			t.Errorf("own write logged with ETag %s, PUT returned %s", ch.ETag, r2.ETag)
+		}
+	}
+	staleBackend(e.b)
+	expect("echo round", e.sync("default", step1.Token, 0), nil, nil)
+
+	// 2. Graph forgets its delta tokens: the re-list diff is exact.
+	x.emu.ExpireDeltaTokens(emuUser)
+	edit(c, "Chief")
+	del(d)
+	f := mk("F")
+	staleBackend(e.b)
+	step2 := e.sync("default", step1.Token, 0)
+	expect("after 410", step2, []string{derivedName(c), derivedName(f)}, []string{derivedName(d)})
+
+	// 3. Restart on the same store: tokens stay valid, no re-list.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = store.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e.st = st
+	e.b = newEmuBackend(t, x, st)
+	edit(f, "Fixer")
+	before := x.emu.Counts()
+	step3 := e.sync("default", step2.Token, 0)
+	expect("after restart", step3, []string{derivedName(f)}, nil)
+	after := x.emu.Counts()
+	for k, v := range after {
+		if strings.HasPrefix(k, "contacts.list") && v != before[k] {
+			t.Errorf("restart re-listed the folder: %s %d → %d", k, before[k], v)
+		}
+	}
+	// Outlook's view of our contact carries the client's href and UID.
+	id := e.b.mustID(t, "default", "mine.vcf")
+	got, err := outlook.GetContact(ctx, "", id, fullQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hrefOf(got) != "mine.vcf" || uidFor(got, "mine.vcf") != "mine-uid" || got.DisplayName != "Mine Two" {
+		t.Errorf("Graph holds href %q uid %q name %q", hrefOf(got), uidFor(got, "mine.vcf"), got.DisplayName)
+	}
+}
+
+func TestIntegrationSeededFolders(t *testing.T) {
+	ctx := context.Background()
+	x := newEmuEnv(t)
+	if err := x.emu.Seed(emuUser, 30); err != nil {
+		t.Fatal(err)
+	}
+	b := newEmuBackend(t, x, store.NewMemory())
+	books, err := b.ListAddressBooks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, bk := range books {
+		names = append(names, bk.DisplayName)
+	}
+	if len(names) != 4 || books[0].Name != DefaultSlug || !contains(names, "Family / Cousins") {
+		t.Fatalf("books = %v", names)
+	}
+	infos, err := b.ListObjects(ctx, DefaultSlug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, o := range infos {
+		all = append(all, o.Name)
+	}
+	objs, err := b.GetObjects(ctx, DefaultSlug, all, "3.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 30 || len(objs) != 30 {
+		t.Fatalf("listed %d, rendered %d, want 30", len(infos), len(objs))
+	}
+	photos := 0
+	for i, o := range objs {
+		if o.ETag != infos[i].ETag {
+			t.Errorf("%s: GetObjects ETag %s, ListObjects %s", o.Name, o.ETag, infos[i].ETag)
+		}
+		if strings.Contains(string(o.Card), "PHOTO") {
+			photos++
+		}
+	}
+	if photos == 0 {
+		t.Errorf("no seeded photo rendered")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
