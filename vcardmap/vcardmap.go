@@ -108,7 +108,9 @@ func Parse(data []byte) (*Mapped, error) {
 			r.raw = true
 		} else {
 			r.p = t
-			if t.Group == "" {
+			// Only scalar slots may rely on the default rendering: in a list
+			// slot a default would move to the end and reorder the list.
+			if _, list := slotLimit[r.slot]; t.Group == "" && !list && r.slot != "child" {
 				def := defaultProps(&m.Contact, m.Photo, r.slot, r.idx, fam, nil)
 				if len(def) == 1 && contentLine(def[0]) == contentLine(rendered) {
 					continue // the default rendering reproduces it: nothing to keep
@@ -229,8 +231,9 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 			}
 		}
 		return assignRelated(c, slot, text(), free), nil
-	case "X-MS-MANAGER", "X-MS-ASSISTANT", "X-MS-SPOUSE", "X-MS-CHILD":
-		return assignRelated(c, strings.ToLower(strings.TrimPrefix(name, "X-MS-")), text(), free), nil
+	case "X-MS-MANAGER", "X-MS-ASSISTANT", "X-MS-SPOUSE", "X-MS-CHILD",
+		"X-EVOLUTION-MANAGER", "X-EVOLUTION-ASSISTANT", "X-EVOLUTION-SPOUSE":
+		return assignRelated(c, strings.ToLower(name[strings.LastIndexByte(name, '-')+1:]), text(), free), nil
 	case "PHOTO":
 		if !free("photo") {
 			return "", nil
@@ -249,6 +252,13 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 	case "MEMBER", "X-ADDRESSBOOKSERVER-MEMBER":
 		m.Members = append(m.Members, p.Value)
 		return "", nil
+	}
+	if name == "X-EVOLUTION-FILE-AS" {
+		if !free("fileas") {
+			return "", nil
+		}
+		c.FileAs = text()
+		return "fileas", nil
 	}
 	if imProps[name] {
 		if text() == "" || !free("im") {
@@ -294,6 +304,11 @@ func assignTel(c *graph.Contact, p *property, free func(string) bool) string {
 	for _, s := range telSpecial {
 		if t[s] {
 			return ""
+		}
+	}
+	for k := range t {
+		if strings.HasPrefix(k, "x-") {
+			return "" // X-EVOLUTION-ASSISTANT and the like: Graph has no slot
 		}
 	}
 	switch {
