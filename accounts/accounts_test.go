@@ -429,3 +429,20 @@ func TestTokenSourceRotationAndReauth(t *testing.T) {
 		t.Fatalf("app password lost on re-sign-in: %v", err)
 	}
 }
+
+func TestVerifyCacheRevokeRace(t *testing.T) {
+	c := newVerifyCache(time.Minute)
+	gen := c.generation("a@x")
+	c.forgetUser("a@x") // a revocation lands while a Verify is hashing
+	c.remember("a@x", "pw", "id1", gen)
+	if _, ok := c.lookup("a@x", "pw"); ok {
+		t.Fatal("a result read before the revocation was cached after it")
+	}
+	c.remember("a@x", "pw", "id1", c.generation("a@x"))
+	if id, ok := c.lookup("A@X", "pw"); !ok || id != "id1" {
+		t.Fatal("cache miss for a current result")
+	}
+	if _, ok := c.lookup("a@x", "other"); ok {
+		t.Fatal("cache hit for another password")
+	}
+}

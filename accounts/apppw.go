@@ -157,6 +157,7 @@ func (r *Registry) Verify(user, password string) error {
 		r.touch(user, id)
 		return nil
 	}
+	gen := r.cache.generation(user)
 	var pws []appPassword
 	err := r.db.View(func(tx *bolt.Tx) error {
 		rec, err := r.load(tx, user)
@@ -182,7 +183,7 @@ func (r *Registry) Verify(user, password string) error {
 	if match == "" {
 		return ErrUnauthorized
 	}
-	r.cache.remember(user, password, match)
+	r.cache.remember(user, password, match, gen)
 	r.touch(user, match)
 	return nil
 }
@@ -228,6 +229,9 @@ type verifyCache struct {
 
 	mu      sync.Mutex
 	entries map[string]cacheEntry // user key → entry
+	// gens counts each user's revocations: a Verify that read the
+	// passwords before a revocation must not cache its result after it.
+	gens map[string]uint64
 }
 
 type cacheEntry struct {
@@ -240,7 +244,7 @@ func newVerifyCache(ttl time.Duration) *verifyCache {
 	if _, err := rand.Read(k); err != nil {
 		panic(err)
 	}
-	return &verifyCache{ttl: ttl, key: k, entries: map[string]cacheEntry{}}
+	return &verifyCache{ttl: ttl, key: k, entries: map[string]cacheEntry{}, gens: map[string]uint64{}}
 }
 
 func (c *verifyCache) mac(user, password string) string {
@@ -274,7 +278,13 @@ func (c *verifyCache) lookup(user, password string) (string, bool) {
 	return id, true
 }
 
-func (c *verifyCache) remember(user, password, id string) {
+func (c *verifyCache) generation(user string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gens[string(keyOf(user))]
+}
+
+func (c *verifyCache) remember(user, password, id string, gen uint64) {
 	if c.ttl < 0 {
 		return
 	}
@@ -282,6 +292,9 @@ func (c *verifyCache) remember(user, password, id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := string(keyOf(user))
+	if c.gens[k] != gen {
+		return
+	}
 	e, ok := c.entries[k]
 	if !ok {
 		e = cacheEntry{macs: map[string]string{}, expires: map[string]time.Time{}}
@@ -298,7 +311,9 @@ func (c *verifyCache) remember(user, password, id string) {
 }
 
 func (c *verifyCache) forgetUser(user string) {
+	k := string(keyOf(user))
 	c.mu.Lock()
-	delete(c.entries, string(keyOf(user)))
+	delete(c.entries, k)
+	c.gens[k]++
 	c.mu.Unlock()
 }

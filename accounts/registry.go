@@ -77,7 +77,7 @@ type Options struct {
 	// OAuthConfig returns the OAuth client for an account's token refresh;
 	// it is required by TokenSource.
 	OAuthConfig func(Account) *oauth2.Config
-	// HTTPClient makes token requests (default http.DefaultClient).
+	// HTTPClient makes token requests (default: a client with a 30 s timeout).
 	HTTPClient *http.Client
 	// VerifyCacheTTL is how long a verified app password is remembered
 	// in memory, so that every CardDAV request need not pay for argon2
@@ -120,7 +120,7 @@ func Open(path string, key []byte, opts Options) (*Registry, error) {
 		opts.Limiter = NewLimiter(LimiterOptions{})
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = http.DefaultClient
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	if opts.VerifyCacheTTL == 0 {
 		opts.VerifyCacheTTL = 5 * time.Minute
