@@ -31,9 +31,11 @@ type emuEnv struct {
 	base string
 }
 
-func newEmuEnv(tb testing.TB) *emuEnv {
+func newEmuEnv(tb testing.TB) *emuEnv { return newEmuEnvLimits(tb, graphemu.Limits{}) }
+
+func newEmuEnvLimits(tb testing.TB, limits graphemu.Limits) *emuEnv {
 	tb.Helper()
-	emu, err := graphemu.New(graphemu.Options{PathPrefix: emuPrefix})
+	emu, err := graphemu.New(graphemu.Options{PathPrefix: emuPrefix, Limits: limits})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,98 @@
+package backend
+
+import (
+	"context"
+	"testing"
+
+	"github.com/contactsdav/contactsdav/backend/graph/graphemu"
+	"github.com/contactsdav/contactsdav/backend/store"
+)
+
+// benchContacts is the size of the benchmarked folder.
+const benchContacts = 10_000
+
+// newBenchEmu seeds a 10,000-contact default folder (every seventh with a
+// photo) in an emulator whose request budget does not throttle a benchmark.
+func newBenchEmu(b *testing.B) *emuEnv {
+	b.Helper()
+	x := newEmuEnvLimits(b, graphemu.Limits{RequestsPerWindow: 1 << 30})
+	if err := x.emu.Seed(emuUser, benchContacts); err != nil {
+		b.Fatal(err)
+	}
+	return x
+}
+
+// BenchmarkColdFullSync is a client's first sync of a 10,000-contact book
+// on a backend with empty store and cache: ListObjects, then GetObjects in
+// multigets of 100 names, as DAVx5 does.
+func BenchmarkColdFullSync(b *testing.B) {
+	ctx := context.Background()
+	x := newBenchEmu(b)
+	reqs, ops := 0, 0
+	for b.Loop() {
+		be := newEmuBackend(b, x, store.NewMemory())
+		start := x.requests()
+		infos, err := be.ListObjects(ctx, DefaultSlug)
+		if err != nil {
+			b.Fatal(err)
+		}
+		names := make([]string, len(infos))
+		for i, o := range infos {
+			names[i] = o.Name
+		}
+		got := 0
+		for i := 0; i < len(names); i += 100 {
+			objs, err := be.GetObjects(ctx, DefaultSlug, names[i:min(i+100, len(names))], "3.0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += len(objs)
+		}
+		if len(infos) != benchContacts || got != benchContacts {
+			b.Fatalf("listed %d, rendered %d, want %d", len(infos), got, benchContacts)
+		}
+		reqs += x.requests() - start
+		ops++
+	}
+	b.ReportMetric(float64(reqs)/float64(ops), "graph-req/op")
+}
+
+// BenchmarkIdleIncrementalSync is a client's periodic sync-collection of an
+// unchanged 10,000-contact book once the refresh interval has passed: one
+// delta round that reports nothing.
+func BenchmarkIdleIncrementalSync(b *testing.B) {
+	benchIdleSync(b, true)
+}
+
+// BenchmarkIdleSyncWithinInterval is the same sync within the refresh
+// interval: answered from the store alone.
+func BenchmarkIdleSyncWithinInterval(b *testing.B) {
+	benchIdleSync(b, false)
+}
+
+func benchIdleSync(b *testing.B, stale bool) {
+	ctx := context.Background()
+	x := newBenchEmu(b)
+	be := newEmuBackend(b, x, store.NewMemory())
+	first, err := be.SyncChanges(ctx, DefaultSlug, "", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs, ops := 0, 0
+	for b.Loop() {
+		if stale {
+			staleBackend(be)
+		}
+		start := x.requests()
+		ch, err := be.SyncChanges(ctx, DefaultSlug, first.Token, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ch.Changed)+len(ch.Deleted) != 0 {
+			b.Fatalf("idle sync reported changes: %+v", ch)
+		}
+		reqs += x.requests() - start
+		ops++
+	}
+	b.ReportMetric(float64(reqs)/float64(ops), "graph-req/op")
+}
