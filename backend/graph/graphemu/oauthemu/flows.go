@@ -205,6 +205,7 @@ func (a *Authority) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
 	d := &deviceReq{userCode: newUserCode(), clientID: id, scope: scope, expires: time.Now().Add(a.opts.DeviceCodeTTL)}
 	code := randomToken()
 	a.mu.Lock()
+	a.pruneLocked()
 	a.devices[code] = d
 	a.mu.Unlock()
 	interval := int((a.opts.DeviceCodeInterval + time.Second - 1) / time.Second)
@@ -309,6 +310,30 @@ func (a *Authority) grantDevice(w http.ResponseWriter, r *http.Request, clientID
 	g := grant{principal: Principal{User: d.user}, clientID: d.clientID, scope: d.scope}
 	a.mu.Unlock()
 	a.issue(w, g)
+}
+
+// pruneLocked forgets expired device and authorization codes and access
+// tokens, so a long-running emulator does not grow; the caller holds a.mu.
+func (a *Authority) pruneLocked() {
+	now := time.Now()
+	// An hour of grace keeps expired_token answerable for late pollers.
+	for k, d := range a.devices {
+		if now.Sub(d.expires) > time.Hour {
+			delete(a.devices, k)
+		}
+	}
+	for k, c := range a.codes {
+		if now.After(c.expires) {
+			delete(a.codes, k)
+		}
+	}
+	for k, t := range a.access {
+		// A day of grace keeps ErrExpiredToken (not ErrInvalidToken) for
+		// recently expired tokens, as Graph tells the two apart.
+		if now.Sub(t.expires) > 24*time.Hour {
+			delete(a.access, k)
+		}
+	}
 }
 
 // ---- token endpoint ----
@@ -475,6 +500,7 @@ func (a *Authority) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	code := "1.emu." + randomToken()
 	a.mu.Lock()
+	a.pruneLocked()
 	a.codes[code] = &authCode{user: user, clientID: p.ClientID, redirectURI: p.RedirectURI, scope: scopesOf(p.Scope),
 		challenge: p.Challenge, method: p.Method, expires: time.Now().Add(10 * time.Minute)}
 	a.mu.Unlock()
