@@ -162,10 +162,9 @@ func (e *Emulator) runBatchItem(outer *http.Request, it batchItem) batchResult {
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	// Only the credentials carry over from the envelope; other headers,
+	// Prefer included, must be set per item [inf].
 	req.Header.Set("Authorization", outer.Header.Get("Authorization"))
-	if h := outer.Header.Get("Prefer"); h != "" && req.Header.Get("Prefer") == "" {
-		req.Header.Set("Prefer", h)
-	}
 	ri := reqInfo{id: newGUID(), client: req.Header.Get("client-request-id")}
 	if ri.client == "" {
 		ri.client = ri.id

@@ -103,7 +103,8 @@ var addressKeys = map[string]bool{"street": true, "city": true, "state": true, "
 // contact is one stored contact. Props holds only set properties as
 // normalized JSON; unset ones render as Graph's empties.
 type contact struct {
-	ID         string                     `json:"id"`
+	ID         string                     `json:"id"`    // immutable id
+	RegID      string                     `json:"regId"` // regular id, new on every move
 	Folder     string                     `json:"folder"`
 	Props      map[string]json.RawMessage `json:"props"`
 	Ext        map[string]extProp         `json:"ext,omitempty"` // key: lower-cased property id
@@ -478,10 +479,21 @@ func (c *contact) propString(name string) string {
 	return s
 }
 
-// render writes the contact as Graph JSON. sel limits the properties (nil =
-// all); id and @odata.etag are always present. head is written first (e.g.
-// @odata.context or @odata.type); ext adds singleValueExtendedProperties.
-func (c *contact) render(b *bytes.Buffer, head [][2]string, sel map[string]bool, ext []extProp, withExt bool) {
+// idFor returns the id a caller sees: the immutable one when it sent
+// Prefer: IdType="ImmutableId", else the regular one, which changes when the
+// contact moves to another folder.
+func (c *contact) idFor(immutable bool) string {
+	if immutable || c.RegID == "" {
+		return c.ID
+	}
+	return c.RegID
+}
+
+// render writes the contact as Graph JSON with the given id. sel limits the
+// properties (nil = all); id and @odata.etag are always present. head is
+// written first (e.g. @odata.context or @odata.type); ext adds
+// singleValueExtendedProperties.
+func (c *contact) render(b *bytes.Buffer, head [][2]string, id string, sel map[string]bool, ext []extProp, withExt bool) {
 	b.WriteByte('{')
 	for _, h := range head {
 		b.Write(mustJSON(h[0]))
@@ -492,7 +504,7 @@ func (c *contact) render(b *bytes.Buffer, head [][2]string, sel map[string]bool,
 	b.WriteString(`"@odata.etag":`)
 	b.Write(mustJSON(`W/"` + c.ChangeKey + `"`))
 	b.WriteString(`,"id":`)
-	b.Write(mustJSON(c.ID))
+	b.Write(mustJSON(id))
 	want := func(n string) bool { return sel == nil || sel[n] }
 	kv := func(k string, v json.RawMessage) {
 		b.WriteByte(',')

@@ -14,9 +14,11 @@
 // GET PathPrefix+"/_emulator/counts" is emulator-only (not Graph): the
 // request counts of Counts as a plain JSON object.
 //
-// Not modelled: ids that change when a contact moves (every caller gets
-// immutable ids, whether or not it sends Prefer: IdType="ImmutableId"),
-// hidden distribution-list items in paging, multi-value extended
+// Contact ids come in two kinds, as in Exchange: a regular id, which changes
+// when the contact moves to another folder, and the immutable id returned to
+// callers that send Prefer: IdType="ImmutableId". Folder ids never change.
+//
+// Not modelled: hidden distribution-list items in paging, multi-value extended
 // properties, the named-property quota, and $orderby on more than one
 // property. Unmodelled routes and options answer 501 NotImplemented.
 package graphemu
@@ -227,9 +229,8 @@ func (e *Emulator) Counts() map[string]int {
 }
 
 // ImmutableIDRequests returns how many mailbox requests carried
-// Prefer: IdType="ImmutableId" and how many did not. Ids here never change
-// on a move, so both kinds get immutable ids; the numbers let a test check
-// that a client asks for them.
+// Prefer: IdType="ImmutableId" and how many did not, so a test can check
+// that a client always asks for ids that survive moves.
 func (e *Emulator) ImmutableIDRequests() (with, without int) {
 	e.countMu.Lock()
 	defer e.countMu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/contactsdav/contactsdav/backend/graph/graphemu"
+	"github.com/contactsdav/contactsdav/backend/graph/graphemu/oauthemu"
 )
 
 const (
@@ -831,4 +832,62 @@ func tinyJPEG(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+func TestIDsOnMove(t *testing.T) {
+	e := newEnv(t, graphemu.Options{})
+	const imm = `IdType="ImmutableId"`
+	f := e.create("/me/contactFolders", map[string]any{"displayName": "Other"})["id"].(string)
+
+	// Without the preference the regular id changes on a move.
+	c := e.create("/me/contacts", map[string]any{"givenName": "Reg"})
+	old := c["id"].(string)
+	r := e.do("PATCH", "/me/contacts/"+old, map[string]any{"parentFolderId": f})
+	moved := r.json(t)["id"].(string)
+	if r.status != 200 || moved == old {
+		t.Fatalf("move: %d, id %s → %s", r.status, old, moved)
+	}
+	if r := e.do("GET", "/me/contacts/"+old, nil); r.status != 404 {
+		t.Errorf("old regular id after move: %d", r.status)
+	}
+
+	// With it the id survives the move.
+	r = e.do("POST", "/me/contacts", map[string]any{"givenName": "Imm"}, "Prefer", imm)
+	if r.header.Get("Preference-Applied") != imm {
+		t.Errorf("Preference-Applied %q", r.header.Get("Preference-Applied"))
+	}
+	id := r.json(t)["id"].(string)
+	if !strings.HasPrefix(id, "AAkALg") {
+		t.Errorf("immutable id %q", id)
+	}
+	r = e.do("PATCH", "/me/contacts/"+id, map[string]any{"parentFolderId": f}, "Prefer", imm)
+	if got := r.json(t)["id"]; got != id {
+		t.Errorf("immutable id changed: %s → %v", id, got)
+	}
+	if r := e.do("GET", "/me/contactFolders/"+f+"/contacts/"+id, nil, "Prefer", imm); r.status != 200 {
+		t.Errorf("immutable id after move: %d", r.status)
+	}
+	with, without := e.emu.ImmutableIDRequests()
+	if with != 3 || without < 3 {
+		t.Errorf("ImmutableIDRequests = %d, %d", with, without)
+	}
+}
+
+func TestAppOnlyToken(t *testing.T) {
+	e := newEnv(t, graphemu.Options{})
+	e.token = e.emu.Authority().Mint(oauthemu.Principal{App: true}, time.Minute)
+	if r := e.do("GET", "/me/contacts", nil); r.status != 400 {
+		t.Errorf("/me with an app token: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/users/"+upn+"/contacts", map[string]any{"givenName": "X"}); r.status != 201 {
+		t.Errorf("/users/{upn} with an app token: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/users/nobody@contoso.example/contacts", nil); r.status != 404 || r.errCode(t) != "ErrorInvalidUser" {
+		t.Errorf("unknown user: %d %s", r.status, r.body)
+	}
+	e.token = e.emu.Authority().Mint(oauthemu.Principal{User: upn}, time.Nanosecond)
+	time.Sleep(time.Millisecond)
+	if r := e.do("GET", "/me/contacts", nil); r.status != 401 || !strings.Contains(string(r.body), "expired") {
+		t.Errorf("expired token: %d %s", r.status, r.body)
+	}
 }

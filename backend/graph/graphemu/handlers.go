@@ -110,6 +110,8 @@ type call struct {
 	mb   *mailbox
 	base string // absolute URL of the service root, …/v1.0
 	who  string // "me" or "users('upn')" for @odata.context
+
+	immutable bool // Prefer: IdType="ImmutableId" was sent
 }
 
 func (c *call) fail(ae *apiError) { c.e.writeError(c.w, c.ri, ae) }
@@ -194,7 +196,11 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, gpath stri
 		c.fail(notModelled(r))
 		return "unmodelled"
 	}
-	immutable := strings.Contains(strings.ToLower(r.Header.Get("Prefer")), `idtype="immutableid"`)
+	immutable := false
+	for _, v := range r.Header.Values("Prefer") {
+		immutable = immutable || strings.Contains(strings.ToLower(v), `idtype="immutableid"`)
+	}
+	c.immutable = immutable
 	e.countMu.Lock()
 	if immutable {
 		e.immutable[1]++
@@ -203,8 +209,6 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, gpath stri
 	}
 	e.countMu.Unlock()
 	if immutable {
-		// Ids here never change on a move, so immutable ids are what every
-		// caller gets; the preference is acknowledged as Graph does.
 		w.Header().Add("Preference-Applied", `IdType="ImmutableId"`)
 	}
 	write := r.Method != http.MethodGet
@@ -381,8 +385,13 @@ func (c *call) findContact(id string) (*contact, *apiError) {
 	}
 	// Graph finds a contact by id in any folder of the mailbox, whichever
 	// folder path the request names (documented for /me/contacts/{id};
-	// the same for folder-scoped paths is [inf]).
+	// the same for folder-scoped paths is [inf]). Either kind of id is
+	// accepted whatever the Prefer header says [inf]; a regular id from
+	// before a move is gone.
 	ct := c.mb.contacts[id]
+	if ct == nil {
+		ct = c.mb.regIndex[id]
+	}
 	if ct == nil {
 		return nil, errNotFound()
 	}
@@ -670,10 +679,9 @@ func (c *call) deleteFolder(f *folder) {
 	var ops []op
 	for _, x := range order {
 		for _, ct := range mb.inFolder(x.ID) {
-			t := tomb{ID: ct.ID, Folder: x.ID, Seq: mb.next(), Entered: ct.Entered}
+			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: x.ID, Seq: mb.next(), Entered: ct.Entered}
 			mb.tombs = append(mb.tombs, t)
-			delete(mb.contacts, ct.ID)
-			delete(mb.photos, ct.ID)
+			mb.drop(ct)
 			ops = append(ops, del(bContacts, ct.ID), del(bPhotos, ct.ID), op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)})
 		}
 		delete(mb.byFolder, x.ID)
@@ -717,7 +725,7 @@ func (c *call) writeContact(status int, ct *contact, sel map[string]bool, expand
 	if expand {
 		ext = ct.expandedExt(ef)
 	}
-	ct.render(&b, [][2]string{{"@odata.context", c.entityContext()}}, sel, ext, expand)
+	ct.render(&b, [][2]string{{"@odata.context", c.entityContext()}}, ct.idFor(c.immutable), sel, ext, expand)
 	writeJSON(c.w, status, b.Bytes())
 }
 
@@ -732,11 +740,10 @@ func (c *call) createContact(f *folder, body []byte) {
 	mb := c.mb
 	seq := mb.next()
 	now := time.Now().UTC()
-	ct := &contact{ID: newItemID(), Folder: f.ID, Props: map[string]json.RawMessage{}, Created: now, Modified: now,
+	ct := &contact{ID: newImmutableID(), RegID: newItemID(), Folder: f.ID, Props: map[string]json.RawMessage{}, Created: now, Modified: now,
 		Seq: seq, Entered: seq, CreatedSeq: seq, ChangeKey: mb.changeKey(seq)}
 	ct.applyWrite(w)
-	mb.contacts[ct.ID] = ct
-	mb.addToFolder(ct)
+	mb.put(ct)
 	if !c.persist(putJSON(bContacts, ct.ID, ct)) {
 		return
 	}
@@ -780,12 +787,15 @@ func (c *call) updateContact(ct *contact, body []byte) {
 			return
 		}
 		if target.ID != ct.Folder {
-			t := tomb{ID: ct.ID, Folder: ct.Folder, Seq: seq, Entered: ct.Entered}
+			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: ct.Folder, Seq: seq, Entered: ct.Entered}
 			mb.tombs = append(mb.tombs, t)
 			ops = append(ops, op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)})
 			mb.removeFromFolder(ct)
-			ct.Folder, ct.Entered = target.ID, seq
-			mb.addToFolder(ct)
+			delete(mb.regIndex, ct.RegID)
+			// A move gives the item a new regular id; the immutable id
+			// stays (learn: outlook-immutable-id).
+			ct.Folder, ct.Entered, ct.RegID = target.ID, seq, newItemID()
+			mb.put(ct)
 		}
 	}
 	ct.applyWrite(w)
@@ -803,11 +813,9 @@ func (c *call) deleteContact(ct *contact) {
 		return
 	}
 	mb := c.mb
-	t := tomb{ID: ct.ID, Folder: ct.Folder, Seq: mb.next(), Entered: ct.Entered}
+	t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: ct.Folder, Seq: mb.next(), Entered: ct.Entered}
 	mb.tombs = append(mb.tombs, t)
-	mb.removeFromFolder(ct)
-	delete(mb.contacts, ct.ID)
-	delete(mb.photos, ct.ID)
+	mb.drop(ct)
 	if !c.persist(del(bContacts, ct.ID), del(bPhotos, ct.ID), op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)}) {
 		return
 	}
@@ -852,7 +860,7 @@ func (c *call) listContacts(f *folder) {
 	if filter != nil || q.Get("$orderby") != "" {
 		var kept []*contact
 		for _, ct := range all {
-			if filter == nil || filter.eval(&filterEnv{c: ct}) {
+			if filter == nil || filter.eval(&filterEnv{c: ct, immutable: c.immutable}) {
 				kept = append(kept, ct)
 			}
 		}
@@ -881,7 +889,7 @@ func (c *call) listContacts(f *folder) {
 		if exp {
 			ext = ct.expandedExt(ef)
 		}
-		ct.render(&b, nil, sel, ext, exp)
+		ct.render(&b, nil, ct.idFor(c.immutable), sel, ext, exp)
 	}
 	b.WriteByte(']')
 	if end < len(all) {
@@ -1015,7 +1023,7 @@ func (c *call) contactDelta(f *folder) {
 		if ct.Seq > tok.C {
 			ct := ct
 			items = append(items, deltaItem{ct.Seq, func(b *bytes.Buffer) {
-				ct.render(b, [][2]string{{"@odata.type", "#microsoft.graph.contact"}}, sel, nil, false)
+				ct.render(b, [][2]string{{"@odata.type", "#microsoft.graph.contact"}}, ct.idFor(c.immutable), sel, nil, false)
 			}})
 		}
 	}
@@ -1024,6 +1032,9 @@ func (c *call) contactDelta(f *folder) {
 		// the caller's position) is not reported as removed.
 		if t.Folder == f.ID && t.Entered <= tok.C {
 			id := t.ID
+			if !c.immutable && t.RegID != "" {
+				id = t.RegID
+			}
 			items = append(items, deltaItem{t.Seq, func(b *bytes.Buffer) {
 				fmt.Fprintf(b, `{"@odata.type":"#microsoft.graph.contact","id":%s,"@removed":{"reason":"deleted"}}`, mustJSON(id))
 			}})
@@ -1101,7 +1112,7 @@ func (c *call) photoMeta(ct *contact) {
 	}
 	p := ct.Photo
 	body := map[string]any{
-		"@odata.context":          c.base + "/$metadata#" + c.who + "/contacts('" + ct.ID + "')/photo/$entity",
+		"@odata.context":          c.base + "/$metadata#" + c.who + "/contacts('" + ct.idFor(c.immutable) + "')/photo/$entity",
 		"@odata.mediaContentType": p.ContentType,
 		"@odata.mediaEtag":        p.ETag,
 		"id":                      fmt.Sprintf("%dX%d", p.Width, p.Height), // shaped like user photos' ids [inf]

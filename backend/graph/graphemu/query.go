@@ -94,6 +94,8 @@ type filterEnv struct {
 	ep   *extProp        // the element under an ext-property lambda, or the subject of an $expand filter
 	em   *emailOut       // the element under an emailAddresses lambda
 	vars map[string]byte // lambda variable → 'p' (ext prop) or 'e' (email)
+
+	immutable bool // which id of the contact "id" means
 }
 
 type andNode struct{ l, r filterNode }
@@ -153,7 +155,7 @@ func (e *filterEnv) resolve(path []string) (string, bool) {
 	}
 	switch path[0] {
 	case "id":
-		return e.c.ID, true
+		return e.c.idFor(e.immutable), true
 	case "parentFolderId":
 		return e.c.Folder, true
 	case "changeKey":
@@ -187,7 +189,7 @@ func (n anyNode) eval(e *filterEnv) bool {
 	if e.c == nil {
 		return false
 	}
-	inner := &filterEnv{c: e.c, vars: map[string]byte{}}
+	inner := &filterEnv{c: e.c, vars: map[string]byte{}, immutable: e.immutable}
 	for k, v := range e.vars {
 		inner.vars[k] = v
 	}

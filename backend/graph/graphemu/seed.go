@@ -36,7 +36,7 @@ func (e *Emulator) Seed(upn string, n int) error {
 	now := time.Now().UTC()
 	add := func(folderID string, i int) {
 		seq := mb.next()
-		ct := &contact{ID: newItemID(), Folder: folderID, Props: map[string]json.RawMessage{}, Created: now, Modified: now,
+		ct := &contact{ID: newImmutableID(), RegID: newItemID(), Folder: folderID, Props: map[string]json.RawMessage{}, Created: now, Modified: now,
 			Seq: seq, Entered: seq, CreatedSeq: seq, ChangeKey: mb.changeKey(seq), Ext: map[string]extProp{}}
 		g, s := seedGiven[rnd.Intn(len(seedGiven))], seedSurname[rnd.Intn(len(seedSurname))]
 		set := func(k string, v any) { ct.Props[k] = mustJSON(v) }
@@ -71,8 +71,7 @@ func (e *Emulator) Seed(upn string, n int) error {
 			mb.photos[ct.ID] = data
 			ops = append(ops, op{bucket: bPhotos, key: []byte(ct.ID), val: data})
 		}
-		mb.contacts[ct.ID] = ct
-		mb.addToFolder(ct)
+		mb.put(ct)
 		ops = append(ops, putJSON(bContacts, ct.ID, ct))
 	}
 	for i := 0; i < n; i++ {

@@ -42,6 +42,7 @@ type folder struct {
 // having entered it at Entered, so delta can report it exactly once.
 type tomb struct {
 	ID      string `json:"id"`
+	RegID   string `json:"regId,omitempty"` // the regular id the item had in the folder
 	Folder  string `json:"folder"`
 	Seq     uint64 `json:"seq"`
 	Entered uint64 `json:"entered"`
@@ -53,7 +54,8 @@ type mailbox struct {
 	mu       sync.Mutex
 	meta     mailboxMeta
 	folders  map[string]*folder
-	contacts map[string]*contact
+	contacts map[string]*contact // by immutable id
+	regIndex map[string]*contact // by regular id
 	byFolder map[string]map[string]*contact
 	sorted   map[string][]*contact // folder → contacts by CreatedSeq, rebuilt lazily
 	photos   map[string][]byte
@@ -70,6 +72,7 @@ func newMailbox() *mailbox {
 	return &mailbox{
 		folders:  map[string]*folder{},
 		contacts: map[string]*contact{},
+		regIndex: map[string]*contact{},
 		byFolder: map[string]map[string]*contact{},
 		sorted:   map[string][]*contact{},
 		photos:   map[string][]byte{},
@@ -94,6 +97,23 @@ func (mb *mailbox) changeKey(seq uint64) string {
 	binary.BigEndian.PutUint64(s[:], seq)
 	b = append(b, s[2:]...)
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// put indexes a new or loaded contact by both its ids and its folder.
+func (mb *mailbox) put(c *contact) {
+	mb.contacts[c.ID] = c
+	if c.RegID != "" {
+		mb.regIndex[c.RegID] = c
+	}
+	mb.addToFolder(c)
+}
+
+// drop removes a deleted contact from every index.
+func (mb *mailbox) drop(c *contact) {
+	delete(mb.contacts, c.ID)
+	delete(mb.regIndex, c.RegID)
+	delete(mb.photos, c.ID)
+	mb.removeFromFolder(c)
 }
 
 func (mb *mailbox) addToFolder(c *contact) {
@@ -144,6 +164,17 @@ func newItemID() string {
 	b := make([]byte, 46)
 	copy(b, []byte{0x00, 0x03, 0x24, 0x00})
 	if _, err := rand.Read(b[4:]); err != nil {
+		panic(err)
+	}
+	return base64.URLEncoding.EncodeToString(b)
+}
+
+// newImmutableID returns an id shaped like Exchange's immutable ids
+// ("AAkALgAAAAAA…").
+func newImmutableID() string {
+	b := make([]byte, 46)
+	copy(b, []byte{0x00, 0x09, 0x00, 0x2e, 0x00, 0x00, 0x00, 0x00})
+	if _, err := rand.Read(b[8:]); err != nil {
 		panic(err)
 	}
 	return base64.URLEncoding.EncodeToString(b)
@@ -290,8 +321,7 @@ func (s *store) load() (map[string]*mailbox, error) {
 				if err := json.Unmarshal(v, c); err != nil {
 					return err
 				}
-				mb.contacts[c.ID] = c
-				mb.addToFolder(c)
+				mb.put(c)
 				return nil
 			}); err != nil {
 				return err
