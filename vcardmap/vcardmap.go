@@ -279,6 +279,15 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 	return "", nil
 }
 
+// escapeURI escapes only what unescapeText would otherwise change in a URI
+// value (backslash, newline); commas and semicolons stay literal.
+func escapeURI(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\\`)
+	s = strings.ReplaceAll(s, "\r\n", `\n`)
+	s = strings.ReplaceAll(s, "\r", `\n`)
+	return strings.ReplaceAll(s, "\n", `\n`)
+}
+
 func first(vs []string) string {
 	if len(vs) == 0 {
 		return ""
@@ -453,7 +462,7 @@ func renderSlot(t *property, slot string, idx int, c *graph.Contact, ph *graph.P
 	case "nick":
 		p.Value = joinList(strings.Split(c.NickName, ","))
 	case "url":
-		p.Value = c.BusinessHomePage
+		p.Value = escapeURI(c.BusinessHomePage)
 	case "note":
 		p.Value = escapeText(c.PersonalNotes)
 		if strings.Contains(c.PersonalNotes, "\r\n") && strings.Count(c.PersonalNotes, "\r\n") == strings.Count(c.PersonalNotes, "\n") && strings.Count(c.PersonalNotes, "\r\n") == strings.Count(c.PersonalNotes, "\r") {
@@ -483,7 +492,7 @@ func renderSlot(t *property, slot string, idx int, c *graph.Contact, ph *graph.P
 		if idx < len(c.IMAddresses) {
 			v := c.IMAddresses[idx]
 			if p.is("IMPP") {
-				p.Value = v
+				p.Value = escapeURI(v)
 			} else {
 				p.Value = escapeText(v)
 			}
