@@ -36,9 +36,13 @@ func runEmulate(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// The device-code and authorization-code flows sign the user in
+	// without a page, so "contactsdav login" works against the emulator.
+	auth := oauthemu.New(oauthemu.Options{AutoApproveUser: *user})
 	emu, err := graphemu.New(graphemu.Options{
 		DataDir:    *data,
 		PathPrefix: *prefix,
+		Authority:  auth,
 		Logger:     logger,
 		Faults:     graphemu.Faults{ThrottleRate: *throttle, UnavailableRate: *unavailable, ConflictRate: *conflict, Latency: *latency},
 	})

@@ -2,6 +2,7 @@ package graphemu_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/contactsdav/contactsdav/backend/graph/graphemu"
 	"github.com/contactsdav/contactsdav/backend/graph/graphemu/oauthemu"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 const (
@@ -889,5 +892,26 @@ func TestAppOnlyToken(t *testing.T) {
 	time.Sleep(time.Millisecond)
 	if r := e.do("GET", "/me/contacts", nil); r.status != 401 || !strings.Contains(string(r.body), "expired") {
 		t.Errorf("expired token: %d %s", r.status, r.body)
+	}
+}
+
+// TestOAuthMount gets an app-only token from the emulator's own token
+// endpoint under the prefix and uses it on /users/{upn}.
+func TestOAuthMount(t *testing.T) {
+	e := newEnv(t, graphemu.Options{})
+	cc := clientcredentials.Config{
+		ClientID:     "11111111-2222-3333-4444-555555555555",
+		ClientSecret: "secret",
+		TokenURL:     e.srv.URL + prefix + "/contoso.example/oauth2/v2.0/token",
+		Scopes:       []string{"https://graph.microsoft.com/.default"},
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, e.srv.Client())
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.token = tok.AccessToken
+	if r := e.do("GET", "/users/"+upn+"/contactFolders/contacts", nil); r.status != 200 {
+		t.Errorf("app token from the mounted endpoint: %d %s", r.status, r.body)
 	}
 }
