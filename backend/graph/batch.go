@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// batchParallelism is how many items of one batch Outlook runs at once
+// (JSON batching docs); each holds a slot of the mailbox's concurrency cap.
+const batchParallelism = 4
+
 // batchRequest is one request of a JSON $batch; url is relative to the
 // version root.
 type batchRequest struct {
@@ -98,8 +102,16 @@ func (c *Client) batchGet(ctx context.Context, ids []string, rawQuery string, go
 		var out struct {
 			Responses []batchResponse `json:"responses"`
 		}
-		if err := c.sendJSON(ctx, "Batch", http.MethodPost, c.baseStr+"/$batch", "",
-			map[string]any{"requests": reqs}, &out); err != nil {
+		body, err := json.Marshal(map[string]any{"requests": reqs})
+		if err != nil {
+			return fmt.Errorf("graph: Batch: encoding: %w", err)
+		}
+		resp, err := c.do(ctx, &request{op: "Batch", method: http.MethodPost, url: c.baseStr + "/$batch",
+			body: body, contentType: "application/json", weight: min(len(reqs), batchParallelism)})
+		if err != nil {
+			return err
+		}
+		if err := decodeBody("Batch", resp.body, &out); err != nil {
 			return err
 		}
 		var retryErr *Error

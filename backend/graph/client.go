@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/sync/semaphore"
 )
 
 // Defaults of Options.
@@ -157,9 +158,12 @@ func New(opts Options) (*Client, error) {
 }
 
 // Limiter caps the requests in flight; share one between Clients that
-// Graph throttles together (the Outlook cap is 4 per app and mailbox).
+// Graph throttles together (the Outlook cap is 4 per app and mailbox). A
+// $batch counts as the items Graph runs at once for it (up to 4), since
+// each of them holds one of Outlook's concurrency slots.
 type Limiter struct {
-	sem chan struct{}
+	sem *semaphore.Weighted
+	n   int64
 }
 
 // NewLimiter returns a Limiter allowing n requests at once (at least 1).
@@ -167,19 +171,18 @@ func NewLimiter(n int) *Limiter {
 	if n < 1 {
 		n = 1
 	}
-	return &Limiter{sem: make(chan struct{}, n)}
+	return &Limiter{sem: semaphore.NewWeighted(int64(n)), n: int64(n)}
 }
 
-func (l *Limiter) acquire(ctx context.Context) error {
-	select {
-	case l.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// weight is how many slots a request of weight w takes: at least one, at
+// most all.
+func (l *Limiter) weight(w int) int64 { return min(max(int64(w), 1), l.n) }
+
+func (l *Limiter) acquire(ctx context.Context, w int) error {
+	return l.sem.Acquire(ctx, l.weight(w))
 }
 
-func (l *Limiter) release() { <-l.sem }
+func (l *Limiter) release(w int) { l.sem.Release(l.weight(w)) }
 
 // tokenCache keeps the current token so a 401 can drop it and force the
 // source to be asked again.
@@ -248,6 +251,7 @@ type request struct {
 	contentType string
 	ifMatch     string
 	prefer      []string // Prefer values besides IdType="ImmutableId"
+	weight      int      // Limiter slots it takes; 0 is 1
 }
 
 // response is a successful (2xx) answer, body read in full.
@@ -378,7 +382,7 @@ func (c *Client) send(ctx context.Context, r *request, reqID string, tok *oauth2
 		req.Header.Set("If-Match", r.ifMatch)
 	}
 
-	if err := c.lim.acquire(ctx); err != nil {
+	if err := c.lim.acquire(ctx, r.weight); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -391,7 +395,7 @@ func (c *Client) send(ctx context.Context, r *request, reqID string, tok *oauth2
 		}
 		res.Body.Close()
 	}
-	c.lim.release()
+	c.lim.release(r.weight)
 	if err != nil {
 		c.metrics.observe(r.op, "error", time.Since(start))
 		return nil, fmt.Errorf("graph: %s: %w", r.op, scrubURLError(err))

@@ -549,7 +549,7 @@ func TestSharedLimiter(t *testing.T) {
 	c1, mux, _ := setup(t, Options{Limiter: lim})
 	mux.HandleFunc("GET /me/contacts/X", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, Contact{ID: "X"}) })
 	// Hold the only slot: c1 must wait for it and give up with its context.
-	if err := lim.acquire(context.Background()); err != nil {
+	if err := lim.acquire(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
@@ -557,7 +557,7 @@ func TestSharedLimiter(t *testing.T) {
 	if _, err := c1.GetContact(ctx, "", "X", Query{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want DeadlineExceeded while the shared slot is held", err)
 	}
-	lim.release()
+	lim.release(1)
 	if _, err := c1.GetContact(context.Background(), "", "X", Query{}); err != nil {
 		t.Error(err)
 	}
@@ -1015,5 +1015,64 @@ func TestTokenInvalidator(t *testing.T) {
 	}
 	if src.invalidated != 1 || src.n.Load() != 2 {
 		t.Errorf("invalidated %d times, %d tokens minted; want 1 and 2", src.invalidated, src.n.Load())
+	}
+}
+
+func TestBatchTakesItsParallelism(t *testing.T) {
+	// With a cap of 4, a batch of 20 (run 4 at a time by Outlook) leaves
+	// no slot for another request until it is answered.
+	c, mux, _ := setup(t, Options{MaxConcurrent: 4})
+	inBatch := make(chan struct{})
+	release := make(chan struct{})
+	var batchDone atomic.Bool
+	mux.HandleFunc("POST /$batch", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Requests []batchRequest `json:"requests"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		close(inBatch)
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		batchDone.Store(true)
+		out := []map[string]any{}
+		for _, rq := range in.Requests {
+			out = append(out, map[string]any{"id": rq.ID, "status": 404})
+		}
+		writeJSON(w, 200, map[string]any{"responses": out})
+	})
+	mux.HandleFunc("GET /me/contacts/X", func(w http.ResponseWriter, r *http.Request) {
+		if !batchDone.Load() {
+			t.Error("a request ran beside a batch holding every slot")
+		}
+		writeJSON(w, 200, Contact{ID: "X"})
+	})
+	ids := make([]string, 20)
+	for i := range ids {
+		ids[i] = fmt.Sprint("id", i)
+	}
+	batchErr := make(chan error, 1)
+	go func() { _, err := c.GetContacts(context.Background(), ids, Query{}); batchErr <- err }()
+	select {
+	case <-inBatch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch did not arrive")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := c.GetContact(ctx, "", "X", Query{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("GetContact beside the batch: err = %v, want it to wait for a slot", err)
+	}
+	close(release)
+	if err := <-batchErr; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetContact(context.Background(), "", "X", Query{}); err != nil {
+		t.Error(err)
+	}
+	// A single-item batch takes one slot only.
+	if w := c.lim.weight(min(1, batchParallelism)); w != 1 {
+		t.Errorf("weight of a one-item batch = %d", w)
 	}
 }
