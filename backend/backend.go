@@ -41,11 +41,14 @@ type Options struct {
 	// API is the user's Graph mailbox.
 	API ContactsAPI
 	// Store holds the durable sync state (change logs, delta links, name
-	// maps); it may be shared by every user.
+	// maps); it may be shared by every user. Backends of one user on one
+	// Store share their locks and delta rounds within the process, so the
+	// Store must be a comparable value (a pointer, as *store.BoltStore).
 	Store store.Store
 	// Cache holds snapshots, contacts and rendered cards; it may be shared
 	// by every user (keys are prefixed by user). Nil gives the Backend its
-	// own.
+	// own, which suits a Backend kept per user; one built per request
+	// should get the shared one, or each pays a delta round.
 	Cache *cache.Cache
 	// RefreshInterval bounds how stale reads may be; within it reads cost
 	// no Graph request. Zero means DefaultRefreshInterval.
@@ -68,9 +71,24 @@ type Backend struct {
 	parse  func([]byte) (*vcardmap.Mapped, error)
 	render func(*vcardmap.Mapped, string) ([]byte, error)
 
+	*coordinator
+}
+
+// coordinator is what every Backend of one user over one store shares in a
+// process: whoever builds a Backend per request still gets one delta round
+// per book at a time and writes serialised with it.
+type coordinator struct {
 	sf    singleflight.Group
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // book key → lock serialising writes and delta applies
+}
+
+// coordinators maps a store and user to their coordinator.
+var coordinators sync.Map // coordKey → *coordinator
+
+type coordKey struct {
+	store store.Store
+	user  string
 }
 
 var _ carddav.Backend = (*Backend)(nil)
@@ -91,10 +109,11 @@ func New(opts Options) (*Backend, error) {
 		refresh: opts.RefreshInterval,
 		log:     opts.Logger,
 		prefix:  "backend\x00" + opts.User + "\x00",
-		locks:   map[string]*sync.Mutex{},
 		parse:   vcardmap.Parse,
 		render:  vcardmap.Render,
 	}
+	c, _ := coordinators.LoadOrStore(coordKey{opts.Store, opts.User}, &coordinator{locks: map[string]*sync.Mutex{}})
+	b.coordinator = c.(*coordinator)
 	if b.cache == nil {
 		b.cache = cache.New(30*time.Minute, 10*time.Minute)
 	}
@@ -111,13 +130,13 @@ func New(opts Options) (*Backend, error) {
 // bookLock returns the lock of a book, which serialises writes and the
 // application of delta rounds so a round can never log a version older than
 // a write it raced with.
-func (b *Backend) bookLock(key string) *sync.Mutex {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	l := b.locks[key]
+func (c *coordinator) bookLock(key string) *sync.Mutex {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.locks[key]
 	if l == nil {
 		l = &sync.Mutex{}
-		b.locks[key] = l
+		c.locks[key] = l
 	}
 	return l
 }

@@ -294,16 +294,25 @@ func TestConcurrentRefreshCoalesced(t *testing.T) {
 	e.api.mu.Lock()
 	e.api.deltaGate = gate
 	e.api.mu.Unlock()
+	// Half the readers use a second Backend of the same user, store and
+	// cache, as a server building one per request would.
+	e.b.cache.Flush()
+	other, err := New(Options{User: "alice", API: e.api, Store: e.st, Cache: e.b.cache, RefreshInterval: time.Hour, Logger: quietLogger()})
+	e.must(err)
 	const n = 16
 	var started, done sync.WaitGroup
 	started.Add(n)
 	done.Add(n)
 	errs := make(chan error, n)
-	for range n {
+	for i := range n {
+		be := e.b
+		if i%2 == 1 {
+			be = other
+		}
 		go func() {
 			defer done.Done()
 			started.Done()
-			_, err := e.b.ListObjects(e.ctx, "default")
+			_, err := be.ListObjects(e.ctx, "default")
 			errs <- err
 		}()
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-webdav"
 
@@ -53,7 +54,10 @@ func (b *Backend) books(ctx context.Context) ([]book, error) {
 		return v.([]book), nil
 	}
 	v, err, _ := b.sf.Do(ck, func() (any, error) {
-		books, err := b.loadBooks(ctx)
+		// Shared by concurrent requests: one leaving must not fail the rest.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		books, err := b.loadBooks(lctx)
 		if err != nil {
 			return nil, err
 		}
@@ -176,14 +180,27 @@ func (b *Backend) ListAddressBooks(ctx context.Context) ([]carddav.AddressBook, 
 	if err != nil {
 		return nil, err
 	}
+	// Refresh the books side by side; the Graph client caps what is in
+	// flight per mailbox anyway.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, renderParallel)
+	for i := range books {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := b.ensureFresh(ctx, &books[i]); err != nil && !ctxErr(ctx, err) {
+				b.log.Warn("refresh book for listing", "book", books[i].Slug, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	out := make([]carddav.AddressBook, 0, len(books))
 	for i := range books {
-		if err := b.ensureFresh(ctx, &books[i]); err != nil {
-			if ctxErr(ctx, err) {
-				return nil, err
-			}
-			b.log.Warn("refresh book for listing", "book", books[i].Slug, "err", err)
-		}
 		ab, err := b.addressBook(ctx, &books[i])
 		if err != nil {
 			return nil, err
