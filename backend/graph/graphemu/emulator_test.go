@@ -915,3 +915,62 @@ func TestOAuthMount(t *testing.T) {
 		t.Errorf("app token from the mounted endpoint: %d %s", r.status, r.body)
 	}
 }
+
+func TestOrderByAndFolderFilter(t *testing.T) {
+	e := newEnv(t, graphemu.Options{})
+	for _, n := range []string{"Carol", "alice", "Bob"} {
+		e.create("/me/contacts", map[string]any{"givenName": n})
+	}
+	tests := []struct{ orderby, want string }{
+		{"displayName", "alice Bob Carol"},
+		{"displayName desc", "Carol Bob alice"},
+		{"createdDateTime", "Carol alice Bob"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, v := range e.do("GET", "/me/contacts?$orderby="+tt.orderby, nil).json(t)["value"].([]any) {
+			got = append(got, v.(map[string]any)["givenName"].(string))
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("$orderby=%s: %v", tt.orderby, got)
+		}
+	}
+	if r := e.do("GET", "/me/contacts?$orderby=displayName,surname", nil); r.status != 501 {
+		t.Errorf("two-key orderby: %d", r.status)
+	}
+	if r := e.do("GET", "/me/contacts?$search=bob", nil); r.status != 501 {
+		t.Errorf("$search: %d", r.status)
+	}
+
+	a := e.create("/me/contactFolders", map[string]any{"displayName": "A"})["id"].(string)
+	b := e.create("/me/contactFolders", map[string]any{"displayName": "B"})["id"].(string)
+	l := e.do("GET", "/me/contactFolders?$filter=displayName eq 'b'", nil).json(t)["value"].([]any)
+	if len(l) != 1 || l[0].(map[string]any)["id"] != b {
+		t.Errorf("folder filter: %v", l)
+	}
+	tests2 := []struct {
+		name   string
+		path   string
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{"rename onto a sibling", "/me/contactFolders/" + a, map[string]any{"displayName": "B"}, 409, "ErrorFolderExists"},
+		{"into itself", "/me/contactFolders/" + a, map[string]any{"parentFolderId": a}, 400, "ErrorMoveCopyFailed"},
+		{"move the default", "/me/contactFolders/contacts", map[string]any{"parentFolderId": a}, 400, "ErrorMoveDistinguishedFolder"},
+		{"unknown property", "/me/contactFolders/" + a, map[string]any{"colour": "red"}, 400, "RequestBodyRead"},
+		{"empty name", "/me/contactFolders/" + a, map[string]any{"displayName": ""}, 400, "ErrorInvalidRequest"},
+		{"unknown parent", "/me/contactFolders/" + a, map[string]any{"parentFolderId": "AAMkADAAAAAAAAAAAAAAAAAA"}, 404, "ErrorItemNotFound"},
+		{"rename", "/me/contactFolders/" + a, map[string]any{"displayName": "A2"}, 200, ""},
+		{"nest", "/me/contactFolders/" + a, map[string]any{"parentFolderId": b}, 200, ""},
+	}
+	for _, tt := range tests2 {
+		r := e.do("PATCH", tt.path, tt.body)
+		if r.status != tt.status || (tt.code != "" && r.errCode(t) != tt.code) {
+			t.Errorf("%s: %d %s", tt.name, r.status, r.body)
+		}
+	}
+	if l := e.do("GET", "/me/contactFolders/"+b+"/childFolders", nil).json(t)["value"].([]any); len(l) != 1 || l[0].(map[string]any)["displayName"] != "A2" {
+		t.Errorf("after nest: %v", l)
+	}
+}

@@ -310,7 +310,7 @@ func (c *call) dispatch(rt route, body []byte) {
 	case "folder":
 		switch m {
 		case "GET":
-			c.writeFolder(200, f, true)
+			c.writeFolder(200, f)
 		case "PATCH":
 			c.updateFolder(f, body)
 		case "DELETE":
@@ -420,7 +420,7 @@ func (c *call) folderJSON(f *folder) folderOut {
 	return folderOut{ID: f.ID, DisplayName: f.DisplayName, ParentFolderID: f.Parent}
 }
 
-func (c *call) writeFolder(status int, f *folder, ctx bool) {
+func (c *call) writeFolder(status int, f *folder) {
 	var b bytes.Buffer
 	b.WriteString(`{"@odata.context":`)
 	b.Write(mustJSON(c.base + "/$metadata#" + c.who + "/contactFolders/$entity"))
@@ -597,7 +597,7 @@ func (c *call) createFolder(parent *folder, body []byte) {
 	if !c.persist(putJSON(bFolders, f.ID, f)) {
 		return
 	}
-	c.writeFolder(201, f, true)
+	c.writeFolder(201, f)
 }
 
 func (c *call) isDescendant(id, of string) bool {
@@ -653,7 +653,7 @@ func (c *call) updateFolder(f *folder, body []byte) {
 	if !c.persist(putJSON(bFolders, f.ID, f)) {
 		return
 	}
-	c.writeFolder(200, f, true)
+	c.writeFolder(200, f)
 }
 
 func (c *call) deleteFolder(f *folder) {
