@@ -71,7 +71,8 @@
 // text unescaped; N, ADR, ORG per component with trailing empty components
 // ignored; CATEGORIES and NICKNAME per element; inline PHOTO by decoded bytes
 // and media type; BDAY by date. Property order, line folding, escaping
-// style, parameter-name case, PRODID, REV and VERSION may differ, and a
+// style, parameter-name case, PRODID, REV and VERSION may differ, a UID
+// present in only one of the cards (the server adds one) is ignored, and a
 // property with an empty value counts as absent (Render always writes FN,
 // and N in 3.0). Rendering in the other version converts what it knows how
 // to (PREF, group kinds, BDAY, PHOTO, TEL URIs, related names) and is not

@@ -21,6 +21,10 @@ func Equivalent(a, b []byte) (bool, string) {
 	if err != nil {
 		return false, "second card: " + err.Error()
 	}
+	// A UID the server adds to a card that had none is not a difference.
+	if hasUID(ka) != hasUID(kb) {
+		ka, kb = dropUID(ka), dropUID(kb)
+	}
 	var diffs []string
 	i, j := 0, 0
 	for i < len(ka) || j < len(kb) {
@@ -146,4 +150,23 @@ func propKey(p *property) (string, bool) {
 		g += "."
 	}
 	return fmt.Sprintf("%s%s;%s:%q", g, name, strings.Join(ps, ";"), value), true
+}
+
+func hasUID(keys []string) bool {
+	for _, k := range keys {
+		if strings.HasPrefix(k, "UID;") {
+			return true
+		}
+	}
+	return false
+}
+
+func dropUID(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "UID;") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
