@@ -67,7 +67,7 @@ func TestStaleExtras(t *testing.T) {
 		},
 		{
 			name: "PO box dropped with its address", fixture: "evolution-3.50.vcf",
-			edit: func(m *Mapped) { m.Contact.OtherAddress.City = "Lund" },
+			edit:    func(m *Mapped) { m.Contact.OtherAddress.City = "Lund" },
 			want:    []string{"ADR:;;;Lund;;751 04;Sverige"},
 			notWant: []string{"Box 123"},
 		},
