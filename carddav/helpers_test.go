@@ -28,7 +28,7 @@ type fixture struct {
 	be   *carddavtest.Backend
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	auth := &carddavtest.Authenticator{}
 	be := auth.AddUser(alice, alicePwd)
@@ -52,7 +52,7 @@ type req struct {
 
 // do sends a request (as alice unless noAuth or an Authorization header is
 // given) without following redirects.
-func (f *fixture) do(t *testing.T, rq req) (*http.Response, string) {
+func (f *fixture) do(t testing.TB, rq req) (*http.Response, string) {
 	t.Helper()
 	r, err := http.NewRequest(rq.method, f.srv.URL+rq.path, strings.NewReader(rq.body))
 	if err != nil {
@@ -101,7 +101,7 @@ func card(uid, fn string) string {
 }
 
 // put stores a card through the handler and returns its ETag.
-func (f *fixture) put(t *testing.T, path, body string) string {
+func (f *fixture) put(t testing.TB, path, body string) string {
 	t.Helper()
 	resp, _ := f.do(t, req{method: "PUT", path: path, body: body, header: map[string]string{"Content-Type": "text/vcard"}})
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/emersion/go-webdav"
 )
@@ -116,7 +117,40 @@ func parseXML(body []byte) (*element, error) {
 	if err := xml.Unmarshal(body, &root); err != nil {
 		return nil, webdav.NewHTTPError(http.StatusBadRequest, fmt.Errorf("carddav: malformed XML: %w", err))
 	}
+	if !root.validNames() {
+		return nil, webdav.NewHTTPError(http.StatusBadRequest, errors.New("carddav: malformed XML: bad element name"))
+	}
 	return &root, nil
+}
+
+// validNames reports whether every element name in the tree is an XML
+// NCName. encoding/xml lets through names such as "<:/>", and property
+// names are echoed in answers, where they must not break the document.
+func (e *element) validNames() bool {
+	if !isNCName(e.XMLName.Local) {
+		return false
+	}
+	for i := range e.Children {
+		if !e.Children[i].validNames() {
+			return false
+		}
+	}
+	return true
+}
+
+func isNCName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case unicode.IsLetter(r) || r == '_':
+		case i > 0 && (unicode.IsDigit(r) || r == '-' || r == '.' || unicode.Is(unicode.Mn, r)):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // propRequest is what a PROPFIND or REPORT asks for: property names, all
