@@ -47,7 +47,7 @@ func TestLoginDeviceCode(t *testing.T) {
 		t.Fatalf("login: %v\n%s", err, out.String())
 	}
 	text := out.String()
-	if !strings.Contains(text, "https://microsoft.com/devicelogin") || !strings.Contains(text, "user name   "+upn) {
+	if !strings.Contains(text, srv.URL+"/ms/common/oauth2/deviceauth") || !strings.Contains(text, "user name   "+upn) {
 		t.Fatalf("output:\n%s", text)
 	}
 	m := regexp.MustCompile(`password    (\S+)`).FindStringSubmatch(text)

@@ -54,8 +54,11 @@ type Options struct {
 	// authorization_pending before AutoApproveUser is signed in
 	// (default 1; negative: none).
 	PendingPolls int
-	// VerificationURI is announced by /devicecode (default
-	// https://microsoft.com/devicelogin).
+	// VerificationURI is announced by /devicecode. The default is the
+	// emulator's own page, /{tenant}/oauth2/deviceauth under the mount
+	// point (Microsoft's https://microsoft.com/devicelogin leads to the
+	// same path at login.microsoftonline.com), where a code is approved
+	// for any user name.
 	VerificationURI string
 
 	// InteractiveAuthorize makes /authorize show a small sign-in page whose
@@ -99,9 +102,6 @@ func New(opts Options) *Authority {
 	}
 	if opts.PendingPolls == 0 {
 		opts.PendingPolls = 1
-	}
-	if opts.VerificationURI == "" {
-		opts.VerificationURI = "https://microsoft.com/devicelogin"
 	}
 	return &Authority{
 		opts:    opts,
@@ -226,6 +226,12 @@ func (a *Authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.serveToken(w, r)
+	case "deviceauth":
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			methodNotAllowed(w, "GET, POST")
+			return
+		}
+		a.serveDeviceAuth(w, r)
 	case "authorize":
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
 			methodNotAllowed(w, "GET, POST")

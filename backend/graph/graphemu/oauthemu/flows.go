@@ -16,13 +16,36 @@ import (
 	"time"
 )
 
-// splitPath parses "/{tenant}/oauth2/v2.0/{op}".
+// splitPath parses "/{tenant}/oauth2/v2.0/{op}", and the device
+// verification page "/{tenant}/oauth2/deviceauth" (op "deviceauth").
 func splitPath(p string) (tenant, op string, ok bool) {
 	parts := strings.Split(strings.Trim(p, "/"), "/")
-	if len(parts) != 4 || parts[0] == "" || parts[1] != "oauth2" || parts[2] != "v2.0" {
+	if len(parts) == 3 && parts[0] != "" && parts[1] == "oauth2" && parts[2] == "deviceauth" {
+		return parts[0], "deviceauth", true
+	}
+	if len(parts) != 4 || parts[0] == "" || parts[1] != "oauth2" || parts[2] != "v2.0" || parts[3] == "deviceauth" {
 		return "", "", false
 	}
 	return parts[0], parts[3], true
+}
+
+// verificationURI is Options.VerificationURI or the emulator's own page,
+// found from the request: RequestURI still holds the mount prefix that
+// http.StripPrefix removed from URL.Path.
+func (a *Authority) verificationURI(r *http.Request, tenant string) string {
+	if a.opts.VerificationURI != "" {
+		return a.opts.VerificationURI
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	full := r.URL.Path
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+		full = u.Path
+	}
+	prefix := strings.TrimSuffix(full, r.URL.Path)
+	return scheme + "://" + r.Host + prefix + "/" + tenant + "/oauth2/deviceauth"
 }
 
 // oauthError is the Microsoft identity platform's error body.
@@ -202,6 +225,8 @@ func (a *Authority) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.")
 		return
 	}
+	tenant, _, _ := splitPath(r.URL.Path)
+	verify := a.verificationURI(r, tenant)
 	d := &deviceReq{userCode: newUserCode(), clientID: id, scope: scope, expires: time.Now().Add(a.opts.DeviceCodeTTL)}
 	code := randomToken()
 	a.mu.Lock()
@@ -215,11 +240,11 @@ func (a *Authority) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"device_code":      code,
 		"user_code":        d.userCode,
-		"verification_uri": a.opts.VerificationURI,
+		"verification_uri": verify,
 		"expires_in":       int(a.opts.DeviceCodeTTL / time.Second),
 		"interval":         interval,
 		"message": fmt.Sprintf("To sign in, use a web browser to open the page %s and enter the code %s to authenticate.",
-			a.opts.VerificationURI, d.userCode),
+			verify, d.userCode),
 	})
 }
 
@@ -546,4 +571,43 @@ func (a *Authority) signInPage(w http.ResponseWriter, p authorizeParams) {
 		P    authorizeParams
 		User string
 	}{p, a.opts.AutoApproveUser})
+}
+
+var deviceTmpl = template.Must(template.New("device").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Enter code (emulator)</title></head>
+<body><h1>Enter code</h1>
+{{if .Message}}<p id="message">{{.Message}}</p>{{end}}
+<form method="post">
+<label>Code <input name="code" autocomplete="off" required></label>
+<label>Email <input type="email" name="login" value="{{.User}}" required></label>
+<button type="submit" name="accept" value="1">Sign in</button>
+<button type="submit" name="decline" value="1" formnovalidate>Cancel</button>
+</form></body></html>
+`))
+
+// serveDeviceAuth is the emulator's device verification page: the code a
+// device shows is approved for the user name typed (or declined).
+func (a *Authority) serveDeviceAuth(w http.ResponseWriter, r *http.Request) {
+	msg, status := "", http.StatusOK
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		code := strings.ToUpper(strings.TrimSpace(r.PostForm.Get("code")))
+		login := strings.TrimSpace(r.PostForm.Get("login"))
+		switch {
+		case r.PostForm.Get("decline") != "" && a.DeclineDevice(code):
+			msg = "Sign-in declined. You can close this window."
+		case r.PostForm.Get("decline") == "" && login != "" && a.ApproveDevice(code, login):
+			msg = "You have signed in as " + login + ". You can close this window."
+		default:
+			status = http.StatusBadRequest
+			msg = "That code is not valid or was already used."
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = deviceTmpl.Execute(w, struct{ Message, User string }{msg, a.opts.AutoApproveUser})
 }

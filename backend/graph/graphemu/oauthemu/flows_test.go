@@ -388,3 +388,62 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceVerificationPage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		form    func(code string) url.Values
+		status  int
+		wantErr string
+	}{
+		{"approve", func(c string) url.Values {
+			return url.Values{"code": {strings.ToLower(c)}, "login": {"dave@x.example"}}
+		}, 200, ""},
+		{"decline", func(c string) url.Values { return url.Values{"code": {c}, "decline": {"1"}} }, 200, "authorization_declined"},
+		{"wrong-code", func(string) url.Values { return url.Values{"code": {"NOPE"}, "login": {"dave@x.example"}} }, 400, "expired_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, srv := newServer(t, Options{})
+			cfg := config(srv, "common")
+			ctx := ctxT(t)
+			da, err := cfg.DeviceAuth(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := srv.URL + "/login/common/oauth2/deviceauth"; da.VerificationURI != want {
+				t.Fatalf("verification_uri %s, want %s", da.VerificationURI, want)
+			}
+			if resp, err := http.Get(da.VerificationURI); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("page: %v", err)
+			} else {
+				resp.Body.Close()
+			}
+			resp, err := http.PostForm(da.VerificationURI, tc.form(da.UserCode))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("POST: %d", resp.StatusCode)
+			}
+			if tc.wantErr == "expired_token" {
+				a.ExpireDevice(da.UserCode) // nobody approved it; end the wait
+			}
+			tok, err := cfg.DeviceAccessToken(ctx, da)
+			if tc.wantErr != "" {
+				if errorCode(err) != tc.wantErr {
+					t.Fatalf("got %v, want %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, err := a.Validate(tok.AccessToken); err != nil || p.User != "dave@x.example" {
+				t.Fatalf("principal %+v %v", p, err)
+			}
+		})
+	}
+}
