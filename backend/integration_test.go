@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-webdav"
 	"golang.org/x/oauth2"
 
 	"github.com/contactsdav/contactsdav/backend/graph"
@@ -156,8 +157,24 @@ func TestIntegrationOutlookEditsReachSync(t *testing.T) {
 			t.Errorf("own write logged with ETag %s, PUT returned %s", ch.ETag, r2.ETag)
 		}
 	}
+	// Our own write is logged at once; its delta echo is neither logged
+	// nor fetched.
+	r3 := e.put("default", "mine.vcf", vcard("mine-uid", "Mine Two", "mine2@example.com"), carddav.Conditions{IfMatch: webdav.ConditionalMatch(r2.ETag)})
+	own := e.sync("default", step1.Token, 0)
+	expect("own write", own, []string{"mine.vcf"}, nil)
+	if own.Changed[0].ETag != r3.ETag {
+		t.Errorf("own write logged with ETag %s, PUT returned %s", own.Changed[0].ETag, r3.ETag)
+	}
 	staleBackend(e.b)
-	expect("echo round", e.sync("default", step1.Token, 0), nil, nil)
+	batches, deltas := countOf(x.emu.Counts(), "batch"), countOf(x.emu.Counts(), "contacts.delta")
+	expect("echo round", e.sync("default", own.Token, 0), nil, nil)
+	if n := countOf(x.emu.Counts(), "batch"); n != batches {
+		t.Errorf("the echo of our own write was fetched again (%d batch requests)", n-batches)
+	}
+	if n := countOf(x.emu.Counts(), "contacts.delta"); n != deltas+1 {
+		t.Errorf("echo round made %d delta requests, want 1", n-deltas)
+	}
+	step1 = own
 
 	// 2. Graph forgets its delta tokens: the re-list diff is exact.
 	x.emu.ExpireDeltaTokens(emuUser)
@@ -245,6 +262,17 @@ func TestIntegrationSeededFolders(t *testing.T) {
 	if photos == 0 {
 		t.Errorf("no seeded photo rendered")
 	}
+}
+
+// countOf sums the emulator's counts of an operation, whatever the status.
+func countOf(counts map[string]int, op string) int {
+	n := 0
+	for k, v := range counts {
+		if strings.HasPrefix(k, op+" ") {
+			n += v
+		}
+	}
+	return n
 }
 
 func contains(list []string, s string) bool {
