@@ -306,9 +306,11 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		if isGraph && !retryable(ge.Status) {
 			return nil, err
 		}
-		// A transport error before any answer: retry only what cannot
-		// duplicate an item (a POST may have been carried out).
-		if !isGraph && r.method == http.MethodPost && r.op != "Batch" {
+		// A create may have been carried out when the answer was lost or
+		// the gateway timed out (504); retrying it could duplicate the
+		// item, so only refusals (429, 503) are retried for it. A $batch
+		// of GETs is safe to repeat.
+		if r.method == http.MethodPost && r.op != "Batch" && (!isGraph || ge.Status == http.StatusGatewayTimeout) {
 			return nil, err
 		}
 		wait := c.backoff(attempt)

@@ -1076,3 +1076,32 @@ func TestBatchTakesItsParallelism(t *testing.T) {
 		t.Errorf("weight of a one-item batch = %d", w)
 	}
 }
+
+func TestCreateNotRetriedWhenItMayHaveHappened(t *testing.T) {
+	tests := []struct {
+		status    int
+		wantCalls int
+	}{
+		{504, 1}, // the gateway timed out: the contact may exist
+		{503, 2}, // refused: safe to send again
+		{429, 2},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			c, mux, _ := setup(t, Options{})
+			calls := 0
+			mux.HandleFunc("POST /me/contactFolders/contacts/contacts", func(w http.ResponseWriter, r *http.Request) {
+				calls++
+				if calls == 1 {
+					graphError(w, tc.status, "x", "y")
+					return
+				}
+				writeJSON(w, 201, Contact{ID: "N"})
+			})
+			_, _ = c.CreateContact(context.Background(), "", &Contact{GivenName: "a"})
+			if calls != tc.wantCalls {
+				t.Errorf("calls = %d, want %d", calls, tc.wantCalls)
+			}
+		})
+	}
+}
