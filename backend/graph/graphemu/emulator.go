@@ -60,6 +60,10 @@ type Faults struct {
 	Latency         time.Duration // added to every request
 	RetryAfter      time.Duration // Retry-After of injected faults, sent as fractional seconds; default 1s
 	Seed            int64         // seed of the fault draws, for reproducible runs
+	// DeltaReplayRate is the fraction of delta items sent twice, with each
+	// page then shuffled: Graph documents neither order nor uniqueness
+	// within a round, so merge logic must be idempotent.
+	DeltaReplayRate float64
 }
 
 // Limits are the per-mailbox throttling limits.
@@ -465,4 +469,22 @@ func errNotFound() *apiError {
 
 func errMalformed() *apiError {
 	return errf(400, "ErrorInvalidIdMalformed", "Id is malformed.")
+}
+
+// disorder applies Faults.DeltaReplayRate to a delta page.
+func (e *Emulator) disorder(page []deltaItem) []deltaItem {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	rate := e.faults.DeltaReplayRate
+	if rate <= 0 || len(page) == 0 {
+		return page
+	}
+	out := append([]deltaItem(nil), page...)
+	for _, it := range page {
+		if e.rnd.Float64() < rate {
+			out = append(out, it)
+		}
+	}
+	e.rnd.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
 }

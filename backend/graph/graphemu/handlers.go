@@ -780,7 +780,7 @@ func (c *call) updateContact(ct *contact, body []byte) {
 	var ops []op
 	seq := mb.next()
 	if w.parentID != nil && *w.parentID != ct.Folder {
-		// A move. Ids here survive it (ImmutableId behaviour for everyone).
+		// A move (the documented way is recreating; PATCH is accepted).
 		target, aerr := c.resolveFolder([]string{*w.parentID})
 		if aerr != nil {
 			c.fail(aerr)
@@ -1027,18 +1027,30 @@ func (c *call) contactDelta(f *folder) {
 			}})
 		}
 	}
+	// Graph reports an item's latest state once per round, so removals
+	// are coalesced: one per id shown, none when the same id is back in
+	// the folder (its current state is reported instead).
+	latest := map[string]tomb{}
 	for _, t := range tombsAfter(c.mb.tombs, tok.C) {
 		// An item the caller cannot have seen (it entered the folder after
 		// the caller's position) is not reported as removed.
-		if t.Folder == f.ID && t.Entered <= tok.C {
-			id := t.ID
-			if !c.immutable && t.RegID != "" {
-				id = t.RegID
-			}
-			items = append(items, deltaItem{t.Seq, func(b *bytes.Buffer) {
-				fmt.Fprintf(b, `{"@odata.type":"#microsoft.graph.contact","id":%s,"@removed":{"reason":"deleted"}}`, mustJSON(id))
-			}})
+		if t.Folder != f.ID || t.Entered > tok.C {
+			continue
 		}
+		id := t.ID
+		if !c.immutable && t.RegID != "" {
+			id = t.RegID
+		}
+		if cur := c.mb.byFolder[f.ID][t.ID]; cur != nil && cur.idFor(c.immutable) == id {
+			continue
+		}
+		latest[id] = t
+	}
+	for id, t := range latest {
+		id := id
+		items = append(items, deltaItem{t.Seq, func(b *bytes.Buffer) {
+			fmt.Fprintf(b, `{"@odata.type":"#microsoft.graph.contact","id":%s,"@removed":{"reason":"deleted"}}`, mustJSON(id))
+		}})
 	}
 	c.writeDelta(tok, size, items)
 }
@@ -1059,6 +1071,7 @@ func (c *call) writeDelta(tok deltaToken, size int, items []deltaItem) {
 	} else {
 		next.C = c.mb.meta.Seq
 	}
+	page = c.e.disorder(page)
 	fmt.Fprintf(&b, `,%s:%s`, mustJSON(link), mustJSON(c.absPath()+"?"+param+"="+next.encode()))
 	b.WriteString(`,"value":[`)
 	for i, it := range page {
