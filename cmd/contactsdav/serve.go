@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/patrickmn/go-cache"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/oauth2"
+
+	"github.com/contactsdav/contactsdav/backend"
+	"github.com/contactsdav/contactsdav/backend/graph"
+	"github.com/contactsdav/contactsdav/backend/graph/graphemu"
+	"github.com/contactsdav/contactsdav/backend/store"
+	"github.com/contactsdav/contactsdav/carddav"
+)
+
+func init() {
+	register("serve", "run the CardDAV server (on the built-in Graph emulator unless --graph-url is given)", runServe)
+}
+
+// serveConfig is everything `serve` can be told.
+type serveConfig struct {
+	listen          string
+	data            string
+	demoUser        string
+	demoPassword    string
+	demoMailbox     string
+	seedContacts    int
+	graphURL        string
+	graphToken      string
+	refreshInterval time.Duration
+	emulatorListen  string
+	logLevel        string
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "listen", envOr("CONTACTSDAV_LISTEN", "127.0.0.1:8080"), "address to serve CardDAV on")
+	fs.StringVar(&c.data, "data", envOr("CONTACTSDAV_DATA", "./contactsdav-data"), "data folder (sync state, emulator mailbox, accounts)")
+	fs.StringVar(&c.demoUser, "demo-user", envOr("CONTACTSDAV_DEMO_USER", "demo"), "CardDAV user name of the demo account")
+	fs.StringVar(&c.demoPassword, "demo-password", os.Getenv("CONTACTSDAV_DEMO_PASSWORD"), "password of the demo account (default: generated once and kept in the data folder; env CONTACTSDAV_DEMO_PASSWORD)")
+	fs.StringVar(&c.demoMailbox, "demo-mailbox", "demo@contoso.example", "mailbox (UPN) of the demo account in the emulator")
+	fs.IntVar(&c.seedContacts, "seed-contacts", 0, "fill an empty demo mailbox with N generated contacts on first start")
+	fs.StringVar(&c.graphURL, "graph-url", os.Getenv("CONTACTSDAV_GRAPH_URL"), "Graph v1.0 root of an external Graph or emulator, instead of the embedded emulator")
+	fs.StringVar(&c.graphToken, "graph-token", "", "bearer token for --graph-url (env CONTACTSDAV_GRAPH_TOKEN)")
+	fs.DurationVar(&c.refreshInterval, "refresh-interval", 30*time.Second, "how long reads are served from cache before Graph is asked for changes")
+	fs.StringVar(&c.emulatorListen, "emulator-listen", "127.0.0.1:0", "loopback address of the embedded Graph emulator")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func runServe(ctx context.Context, args []string) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.graphToken == "" {
+		cfg.graphToken = os.Getenv("CONTACTSDAV_GRAPH_TOKEN")
+	}
+	logger := newLogger(cfg.logLevel)
+
+	srv, err := newServer(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	fmt.Printf("contactsdav: CardDAV at %s\n  user:     %s\n  password: %s\n", url, cfg.demoUser, srv.demoPassword)
+	if srv.emulatorURL != "" {
+		fmt.Printf("  Graph emulator at %s (mailbox %s)\n", srv.emulatorURL, cfg.demoMailbox)
+	}
+	return serveUntilDone(ctx, &http.Server{Handler: srv.handler, ReadHeaderTimeout: 30 * time.Second}, ln, logger)
+}
+
+// serveUntilDone serves until ctx ends, then shuts down gracefully: in-flight
+// requests (writes to Graph among them) are given time to finish.
+func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, logger *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: waiting for in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// server is the assembled gateway: CardDAV front, backends, store, and, on
+// the embedded default, the Graph emulator on a loopback port.
+type server struct {
+	handler      http.Handler
+	demoPassword string
+	emulatorURL  string
+	emu          *graphemu.Emulator // the embedded emulator; nil with --graph-url
+	closers      []func() error
+}
+
+func (s *server) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+func newServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (srv *server, err error) {
+	srv = &server{}
+	defer func() {
+		if err != nil {
+			srv.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	st, err := store.OpenBolt(filepath.Join(cfg.data, "sync.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open sync store: %w", err)
+	}
+	srv.closers = append(srv.closers, st.Close)
+
+	graphBase, tokens := strings.TrimSuffix(cfg.graphURL, "/"), oauth2.TokenSource(nil)
+	if graphBase == "" {
+		emu, base, closeEmu, err := startEmulator(cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		srv.closers = append(srv.closers, closeEmu)
+		srv.emulatorURL, srv.emu = base, emu
+		graphBase = base + "/v1.0"
+		tokens = oauth2.ReuseTokenSource(nil, emulatorTokens{emu: emu, upn: cfg.demoMailbox})
+	} else {
+		if cfg.graphToken == "" {
+			return nil, errors.New("--graph-url needs a bearer token (--graph-token or CONTACTSDAV_GRAPH_TOKEN)")
+		}
+		tokens = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cfg.graphToken, TokenType: "Bearer"})
+	}
+
+	metrics := graph.NewMetrics(reg)
+	client, err := graph.New(graph.Options{BaseURL: graphBase, TokenSource: tokens, Logger: logger, Metrics: metrics})
+	if err != nil {
+		return nil, err
+	}
+	be, err := backend.New(backend.Options{
+		User:            cfg.demoUser,
+		API:             client,
+		Store:           st,
+		Cache:           cache.New(cache.NoExpiration, 10*time.Minute),
+		RefreshInterval: cfg.refreshInterval,
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	srv.demoPassword = cfg.demoPassword
+	if srv.demoPassword == "" {
+		if srv.demoPassword, err = demoPassword(cfg.data); err != nil {
+			return nil, err
+		}
+	}
+	auth := &demoAuth{user: cfg.demoUser, password: srv.demoPassword, backend: be}
+
+	dav := carddav.NewHandler(carddav.Options{Auth: auth, Logger: logger, Registry: reg})
+	mux := http.NewServeMux()
+	mux.Handle("/", dav)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv.handler = mux
+	return srv, nil
+}
+
+// startEmulator runs the built-in Graph emulator on a loopback listener with
+// the demo mailbox, seeding it on first start when asked to.
+func startEmulator(cfg serveConfig, logger *slog.Logger) (*graphemu.Emulator, string, func() error, error) {
+	emu, err := graphemu.New(graphemu.Options{DataDir: filepath.Join(cfg.data, "graph"), Logger: logger.With("component", "graphemu")})
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("start Graph emulator: %w", err)
+	}
+	if err := emu.AddMailbox(cfg.demoMailbox); err != nil {
+		emu.Close()
+		return nil, "", nil, err
+	}
+	if cfg.seedContacts > 0 {
+		if err := emu.Seed(cfg.demoMailbox, cfg.seedContacts); err != nil {
+			emu.Close()
+			return nil, "", nil, fmt.Errorf("seed contacts: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.emulatorListen)
+	if err != nil {
+		emu.Close()
+		return nil, "", nil, err
+	}
+	hs := &http.Server{Handler: emu, ReadHeaderTimeout: 30 * time.Second}
+	go hs.Serve(ln)
+	closeAll := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return errors.Join(hs.Shutdown(ctx), emu.Close())
+	}
+	return emu, "http://" + ln.Addr().String(), closeAll, nil
+}
+
+// emulatorTokens mints emulator access tokens for one mailbox, standing in
+// for a Microsoft sign-in on the embedded default.
+type emulatorTokens struct {
+	emu *graphemu.Emulator
+	upn string
+}
+
+func (t emulatorTokens) Token() (*oauth2.Token, error) {
+	// The emulator's tokens live an hour; renew well before that.
+	return &oauth2.Token{AccessToken: t.emu.AccessToken(t.upn), TokenType: "Bearer", Expiry: time.Now().Add(50 * time.Minute)}, nil
+}
+
+// demoPassword returns the demo account's password, generated on first start
+// and kept in the data folder so that clients keep working across restarts.
+func demoPassword(dir string) (string, error) {
+	path := filepath.Join(dir, "demo-password")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 10)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	pw := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(buf))
+	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+// demoAuth is the embedded default's single account.
+type demoAuth struct {
+	user, password string
+	backend        carddav.Backend
+}
+
+func (a *demoAuth) Authenticate(r *http.Request, username, password string) (carddav.Backend, error) {
+	userOK := subtle.ConstantTimeCompare([]byte(username), []byte(a.user)) == 1
+	passOK := subtle.ConstantTimeCompare([]byte(password), []byte(a.password)) == 1
+	if !userOK || !passOK {
+		return nil, carddav.ErrUnauthorized
+	}
+	return a.backend, nil
+}
