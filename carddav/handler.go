@@ -22,7 +22,7 @@ const davCapabilities = "1, 3, addressbook, extended-mkcol"
 
 // Options configure NewHandler.
 type Options struct {
-	// Auth checks Basic credentials and returns the user's Backend.
+	// Auth checks Basic credentials and returns the user's Backend; required.
 	Auth Authenticator
 	// Realm is the Basic realm; "contactsdav" if empty.
 	Realm string
@@ -48,6 +48,9 @@ type handler struct {
 // NewHandler returns the CardDAV server. It owns the whole URL space it is
 // mounted on, from /.well-known/carddav down to the address objects.
 func NewHandler(opts Options) http.Handler {
+	if opts.Auth == nil {
+		panic("carddav: NewHandler without an Authenticator")
+	}
 	if opts.Realm == "" {
 		opts.Realm = "contactsdav"
 	}

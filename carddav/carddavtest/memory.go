@@ -37,7 +37,9 @@ var bookIDs atomic.Int64
 type Backend struct {
 	// Fail, if set, is called at the start of every method with the
 	// method's name ("PutObject", …); a non-nil result is returned as is.
-	// Tests use it to inject errors of every type.
+	// Tests use it to inject errors of every type. It is read without
+	// locking: set it before the Backend is shared, or between requests
+	// served in the test's own goroutine.
 	Fail func(op string) error
 	// Now is the clock for modification times; time.Now if nil.
 	Now func() time.Time
@@ -425,7 +427,7 @@ func (b *Backend) SyncChanges(ctx context.Context, slug, token string, limit int
 	}
 	changes := make([]change, 0, len(last))
 	for _, c := range last {
-		if c.deleted && from == 0 {
+		if c.deleted && token == "" {
 			continue // an initial sync lists members only
 		}
 		changes = append(changes, c)
@@ -452,7 +454,8 @@ func (b *Backend) SyncChanges(ctx context.Context, slug, token string, limit int
 // has no users. It is safe for concurrent use.
 type Authenticator struct {
 	// Fail, if set, is consulted before the password check; a non-nil
-	// result (a *carddav.RateLimitError, …) is returned as is.
+	// result (a *carddav.RateLimitError, …) is returned as is. Like
+	// Backend.Fail, it is read without locking.
 	Fail func(username string) error
 
 	mu    sync.Mutex
