@@ -559,6 +559,26 @@ func TestSyncCollection(t *testing.T) {
 	}
 }
 
+func TestBulkOutlookChangeReadByListing(t *testing.T) {
+	e := newEnv(t)
+	for i := range 5 {
+		e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: fmt.Sprintf("Old%d", i)})
+	}
+	tok := e.sync("default", "", 0).Token
+	for i := range 60 { // an import: 3 batches, or 1 page of a listing
+		e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: fmt.Sprintf("New%d", i)})
+	}
+	e.api.resetCounts()
+	e.stale()
+	ch := e.sync("default", tok, 0)
+	if len(ch.Changed) != 60 || len(ch.Deleted) != 0 {
+		t.Errorf("bulk change: %d changed, %d deleted, want 60, 0", len(ch.Changed), len(ch.Deleted))
+	}
+	if e.api.count("ListContacts") != 1 || e.api.count("GetContacts") != 0 {
+		t.Errorf("bulk change calls: %v, want one listing, no batches", e.api.calls)
+	}
+}
+
 func TestEchoOfOwnWriteNotLogged(t *testing.T) {
 	e := newEnv(t)
 	e.put("default", "a.vcf", vcard("ua", "A", "a@example.com"), carddav.Conditions{})

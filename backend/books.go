@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/emersion/go-webdav"
+	"github.com/patrickmn/go-cache"
 
 	"github.com/contactsdav/contactsdav/backend/graph"
 	"github.com/contactsdav/contactsdav/carddav"
@@ -71,9 +72,16 @@ func (b *Backend) books(ctx context.Context) ([]book, error) {
 }
 
 func (b *Backend) loadBooks(ctx context.Context) ([]book, error) {
-	def, err := b.api.DefaultFolder(ctx)
-	if err != nil {
-		return nil, b.graphErr(ctx, "default folder", err)
+	// The default folder never changes for a mailbox: ask once.
+	var def *graph.ContactFolder
+	if v, ok := b.cache.Get(b.key("default")); ok {
+		def = v.(*graph.ContactFolder)
+	} else {
+		var err error
+		if def, err = b.api.DefaultFolder(ctx); err != nil {
+			return nil, b.graphErr(ctx, "default folder", err)
+		}
+		b.cache.Set(b.key("default"), def, cache.NoExpiration)
 	}
 	folders, err := b.api.ListFolders(ctx)
 	if err != nil {
