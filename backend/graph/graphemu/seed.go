@@ -21,9 +21,10 @@ var (
 )
 
 // Seed adds n realistic contacts, the same for the same n, to the default
-// folder of upn (creating the mailbox), some with photos; on first use it
-// also creates nested folders "Family" ⊃ "Cousins" and "Work", each holding
-// a few contacts.
+// folder of upn (creating the mailbox), some with photos, and nested folders
+// "Family" ⊃ "Cousins" and "Work", each holding a few contacts. It seeds a
+// mailbox once: later calls, also after a restart on the same DataDir, do
+// nothing, so a user's edits and deletions of seeded data stick.
 func (e *Emulator) Seed(upn string, n int) error {
 	mb, err := e.mailbox(upn, true)
 	if err != nil {
@@ -31,6 +32,10 @@ func (e *Emulator) Seed(upn string, n int) error {
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	if mb.meta.Seeded {
+		return nil
+	}
+	mb.meta.Seeded = true
 	rnd := rand.New(rand.NewSource(int64(n)))
 	var ops []op
 	now := time.Now().UTC()
@@ -77,7 +82,7 @@ func (e *Emulator) Seed(upn string, n int) error {
 	for i := 0; i < n; i++ {
 		add(mb.meta.DefaultID, i)
 	}
-	if len(mb.children(mb.meta.DefaultID)) == 0 {
+	{
 		mk := func(name, parent string) string {
 			seq := mb.next()
 			f := &folder{ID: newItemID(), DisplayName: name, Parent: parent, Seq: seq, Entered: seq, CreatedSeq: seq}

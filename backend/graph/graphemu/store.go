@@ -26,6 +26,7 @@ type mailboxMeta struct {
 	RootID      string `json:"rootId"` // msgfolderroot, the default folder's parent
 	Seq         uint64 `json:"seq"`    // last change sequence number in the mailbox
 	DeltaGen    uint64 `json:"deltaGen"`
+	Seeded      bool   `json:"seeded,omitempty"` // Seed ran once
 }
 
 // folder is a contact folder. The default folder is one too.
