@@ -9,10 +9,6 @@ import (
 	"github.com/emersion/go-webdav"
 )
 
-// ValidResourceType is DAV:valid-resourcetype (RFC 5689 §3.3): an extended
-// MKCOL for something other than an address book.
-const ValidResourceType Precondition = "valid-resourcetype"
-
 // mkcol creates an address book at a path of book depth, from a plain MKCOL
 // or an extended one (RFC 5689) carrying displayname and description, as
 // DAVx5 sends.
@@ -43,7 +39,7 @@ func (s *session) mkcol(w http.ResponseWriter, t target) error {
 				switch p.XMLName {
 				case propResourceType:
 					if p.child(cardName("addressbook")) == nil {
-						return &PreconditionError{Status: http.StatusForbidden, Condition: ValidResourceType}
+						return &PreconditionError{Status: http.StatusForbidden, Condition: validResourceType}
 					}
 				case propDisplayName:
 					v := p.Text

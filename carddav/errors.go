@@ -15,22 +15,19 @@ import (
 
 // Preconditions the handler itself reports, beside the backend's.
 const (
-	// ValidSyncToken is DAV:valid-sync-token (RFC 6578 §3.2).
-	ValidSyncToken Precondition = "valid-sync-token"
-	// SupportedReport is DAV:supported-report (RFC 3253 §3.6).
-	SupportedReport Precondition = "supported-report"
-	// PropfindFiniteDepth is DAV:propfind-finite-depth (RFC 4918 §9.1).
-	PropfindFiniteDepth Precondition = "propfind-finite-depth"
-	// SupportedAddressDataConversion is CARDDAV:supported-address-data-conversion (RFC 6352 §8.7).
-	SupportedAddressDataConversion Precondition = "supported-address-data-conversion"
-	// SupportedFilter is CARDDAV:supported-filter (RFC 6352 §8.6).
-	SupportedFilter Precondition = "supported-filter"
+	validSyncToken    Precondition = "valid-sync-token"   // DAV:, RFC 6578 §3.2
+	supportedReport   Precondition = "supported-report"   // DAV:, RFC 3253 §3.6
+	validResourceType Precondition = "valid-resourcetype" // DAV:, RFC 5689 §3.3
+	// CARDDAV:, RFC 6352 §8.6 and §8.7.
+	supportedAddressDataConversion Precondition = "supported-address-data-conversion"
+	supportedFilter                Precondition = "supported-filter"
+	supportedCollation             Precondition = "supported-collation"
 )
 
 // namespace tells which XML namespace a precondition belongs to.
 func (p Precondition) namespace() string {
 	switch p {
-	case NeedPrivileges, ValidSyncToken, SupportedReport, PropfindFiniteDepth:
+	case NeedPrivileges, validSyncToken, supportedReport, validResourceType:
 		return nsDAV
 	}
 	return nsCardDAV
@@ -114,7 +111,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		if isThunderbird(r) {
 			status = http.StatusBadRequest
 		}
-		writePrecondition(w, status, ValidSyncToken)
+		writePrecondition(w, status, validSyncToken)
 	case errors.As(err, &pre):
 		status := pre.Status
 		if status == 0 {

@@ -438,24 +438,25 @@ func TestMethods(t *testing.T) {
 		name   string
 		rq     req
 		status int
+		has    string
 	}{
-		{"MKCOL plain", req{method: "MKCOL", path: home + "plain/"}, 201},
-		{"MKCOL existing", req{method: "MKCOL", path: book}, 405},
-		{"MKCOL on the home set", req{method: "MKCOL", path: home}, 405},
-		{"MKCOL too deep", req{method: "MKCOL", path: book + "sub/"}, 403},
-		{"MKCOL calendar", req{method: "MKCOL", path: home + "cal/", body: `<mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><set><prop><resourcetype><collection/><C:calendar/></resourcetype></prop></set></mkcol>`}, 403},
-		{"MKCOL bad body", req{method: "MKCOL", path: home + "x/", body: `<foo/>`}, 415},
-		{"DELETE home", req{method: "DELETE", path: home}, 403},
-		{"DELETE missing card", req{method: "DELETE", path: book + "nope.vcf"}, 404},
-		{"DELETE book", req{method: "DELETE", path: home + "plain/"}, 204},
-		{"COPY", req{method: "COPY", path: book}, 405},
-		{"POST", req{method: "POST", path: book}, 405},
-		{"unknown REPORT", req{method: "REPORT", path: book, body: `<x:foo xmlns:x="urn:x"/>`}, 403},
-		{"empty REPORT", req{method: "REPORT", path: book}, 400},
-		{"sync outside a book", req{method: "REPORT", path: home, body: `<sync-collection xmlns="DAV:"><sync-token/><prop/></sync-collection>`}, 403},
-		{"bad sync-level", req{method: "REPORT", path: book, body: `<sync-collection xmlns="DAV:"><sync-token/><sync-level>2</sync-level><prop/></sync-collection>`}, 400},
-		{"bad nresults", req{method: "REPORT", path: book, body: `<sync-collection xmlns="DAV:"><sync-token/><limit><nresults>x</nresults></limit><prop/></sync-collection>`}, 400},
-		{"infinite sync-level", req{method: "REPORT", path: book, body: `<sync-collection xmlns="DAV:"><sync-token/><sync-level>infinite</sync-level><prop/></sync-collection>`}, 207},
+		{"MKCOL plain", req{method: "MKCOL", path: home + "plain/"}, 201, ""},
+		{"MKCOL existing", req{method: "MKCOL", path: book}, 405, ""},
+		{"MKCOL on the home set", req{method: "MKCOL", path: home}, 405, ""},
+		{"MKCOL too deep", req{method: "MKCOL", path: book + "sub/"}, 403, ""},
+		{"MKCOL calendar", req{method: "MKCOL", path: home + "cal/", body: `<mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><set><prop><resourcetype><collection/><C:calendar/></resourcetype></prop></set></mkcol>`}, 403, `<D:error xmlns:D="DAV:"><D:valid-resourcetype/></D:error>`},
+		{"MKCOL bad body", req{method: "MKCOL", path: home + "x/", body: `<foo/>`}, 415, ""},
+		{"DELETE home", req{method: "DELETE", path: home}, 403, ""},
+		{"DELETE missing card", req{method: "DELETE", path: book + "nope.vcf"}, 404, ""},
+		{"DELETE book", req{method: "DELETE", path: home + "plain/"}, 204, ""},
+		{"COPY", req{method: "COPY", path: book}, 405, ""},
+		{"POST", req{method: "POST", path: book}, 405, ""},
+		{"unknown REPORT", req{method: "REPORT", path: book, body: `<x:foo xmlns:x="urn:x"/>`}, 403, "<D:supported-report/>"},
+		{"empty REPORT", req{method: "REPORT", path: book}, 400, ""},
+		{"sync outside a book", req{method: "REPORT", path: home, body: `<sync-collection xmlns="DAV:"><sync-token/><prop/></sync-collection>`}, 403, ""},
+		{"bad sync-level", req{method: "REPORT", path: book, body: `<sync-collection xmlns="DAV:"><sync-token/><sync-level>2</sync-level><prop/></sync-collection>`}, 400, ""},
+		{"bad nresults", req{method: "REPORT", path: book, body: `<sync-collection xmlns="DAV:"><sync-token/><limit><nresults>x</nresults></limit><prop/></sync-collection>`}, 400, ""},
+		{"infinite sync-level", req{method: "REPORT", path: book, body: `<sync-collection xmlns="DAV:"><sync-token/><sync-level>infinite</sync-level><prop/></sync-collection>`}, 207, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := f.rec(t, tc.rq)
@@ -465,6 +466,7 @@ func TestMethods(t *testing.T) {
 			if tc.status == 405 && resp.Header.Get("Allow") == "" {
 				t.Error("405 without Allow")
 			}
+			mustContain(t, body, tc.has)
 		})
 	}
 }

@@ -281,7 +281,7 @@ func cardRequest(q propRequest) (need bool, version string, err error) {
 // for: 3.0 unless 4.0 is named, because macOS rejects 4.0 (clients.md §0).
 func addressDataVersion(el *element) (string, error) {
 	if ct := el.attr("content-type"); ct != "" && !strings.EqualFold(ct, "text/vcard") {
-		return "", &PreconditionError{Status: http.StatusForbidden, Condition: SupportedAddressDataConversion,
+		return "", &PreconditionError{Status: http.StatusForbidden, Condition: supportedAddressDataConversion,
 			Err: fmt.Errorf("content-type %q", ct)}
 	}
 	switch v := el.attr("version"); v {
@@ -290,7 +290,7 @@ func addressDataVersion(el *element) (string, error) {
 	case "4.0":
 		return "4.0", nil
 	default:
-		return "", &PreconditionError{Status: http.StatusForbidden, Condition: SupportedAddressDataConversion,
+		return "", &PreconditionError{Status: http.StatusForbidden, Condition: supportedAddressDataConversion,
 			Err: fmt.Errorf("version %q", v)}
 	}
 }

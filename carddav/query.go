@@ -52,7 +52,7 @@ func parseTest(el *element) (allOf bool, err error) {
 	case "allof":
 		return true, nil
 	}
-	return false, &PreconditionError{Status: http.StatusBadRequest, Condition: SupportedFilter,
+	return false, &PreconditionError{Status: http.StatusBadRequest, Condition: supportedFilter,
 		Err: fmt.Errorf("test %q", el.attr("test"))}
 }
 
@@ -63,7 +63,7 @@ func parseTextMatch(el *element) (textMatch, error) {
 		tm.fold = true
 	case "i;octet":
 	default:
-		return tm, &PreconditionError{Status: http.StatusForbidden, Condition: "supported-collation",
+		return tm, &PreconditionError{Status: http.StatusForbidden, Condition: supportedCollation,
 			Err: fmt.Errorf("collation %q", el.attr("collation"))}
 	}
 	switch tm.matchType {
@@ -71,7 +71,7 @@ func parseTextMatch(el *element) (textMatch, error) {
 		tm.matchType = "contains"
 	case "equals", "contains", "starts-with", "ends-with":
 	default:
-		return tm, &PreconditionError{Status: http.StatusBadRequest, Condition: SupportedFilter,
+		return tm, &PreconditionError{Status: http.StatusBadRequest, Condition: supportedFilter,
 			Err: fmt.Errorf("match-type %q", tm.matchType)}
 	}
 	if tm.fold {
@@ -97,7 +97,7 @@ func parseFilter(el *element) (cardFilter, error) {
 		}
 		pf := propFilter{name: strings.ToUpper(pe.attr("name"))}
 		if pf.name == "" {
-			return f, &PreconditionError{Status: http.StatusBadRequest, Condition: SupportedFilter,
+			return f, &PreconditionError{Status: http.StatusBadRequest, Condition: supportedFilter,
 				Err: fmt.Errorf("prop-filter without name")}
 		}
 		if pf.allOf, err = parseTest(pe); err != nil {
@@ -250,7 +250,7 @@ func parseLimit(el *element, ns string) (int, error) {
 // a book's members; past the client's limit, the request-URI gets a 507.
 func (s *session) addressbookQuery(w http.ResponseWriter, t target, root *element) error {
 	if t.kind != kindBook {
-		return &PreconditionError{Status: http.StatusForbidden, Condition: SupportedReport}
+		return &PreconditionError{Status: http.StatusForbidden, Condition: supportedReport}
 	}
 	filter, err := parseFilter(root.child(cardName("filter")))
 	if err != nil {

@@ -27,7 +27,7 @@ func (s *session) report(w http.ResponseWriter, t target) error {
 	case davName("sync-collection"):
 		return s.syncCollection(w, t, root)
 	}
-	return &PreconditionError{Status: http.StatusForbidden, Condition: SupportedReport,
+	return &PreconditionError{Status: http.StatusForbidden, Condition: supportedReport,
 		Err: fmt.Errorf("report %s %s", root.XMLName.Space, root.XMLName.Local)}
 }
 
@@ -113,7 +113,7 @@ func dedupe(names []string) []string {
 // same thing for a book, since it holds no collections.
 func (s *session) syncCollection(w http.ResponseWriter, t target, root *element) error {
 	if t.kind != kindBook {
-		return &PreconditionError{Status: http.StatusForbidden, Condition: SupportedReport,
+		return &PreconditionError{Status: http.StatusForbidden, Condition: supportedReport,
 			Err: errors.New("sync-collection outside an address book")}
 	}
 	token := ""
