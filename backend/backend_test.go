@@ -457,6 +457,48 @@ func TestPhotoETag(t *testing.T) {
 	}
 }
 
+func TestLargeExtrasChunked(t *testing.T) {
+	e := newEnv(t)
+	var sb strings.Builder
+	sb.WriteString("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:big\r\nFN:Big\r\nN:Big;;;;\r\n")
+	for i := range 400 { // ~40 KB Graph has no field for: three chunks
+		fmt.Fprintf(&sb, "X-CUSTOM-%d:%s\r\n", i, strings.Repeat("é", 45))
+	}
+	sb.WriteString("END:VCARD\r\n")
+	r := e.put("default", "big.vcf", []byte(sb.String()), carddav.Conditions{})
+	id := e.b.mustID(t, "default", "big.vcf")
+	props := e.api.props(id)
+	if props[strings.ToLower(extraProps[2])] == "" || props[strings.ToLower(extraProps[3])] != "" {
+		t.Errorf("extras not in three chunks: %d, %d, %d, %d bytes", len(props[strings.ToLower(extraProps[0])]),
+			len(props[strings.ToLower(extraProps[1])]), len(props[strings.ToLower(extraProps[2])]), len(props[strings.ToLower(extraProps[3])]))
+	}
+	e.b = e.newBackend() // cold cache: the card comes back from Graph
+	obj := e.get("default", "big.vcf")
+	if obj.ETag != r.ETag || !strings.Contains(string(obj.Card), "X-CUSTOM-399:") || !strings.Contains(string(obj.Card), "X-CUSTOM-0:") {
+		t.Errorf("extras lost on the way back (%d bytes)", len(obj.Card))
+	}
+	// Shrinking clears the chunks no longer needed.
+	e.put("default", "big.vcf", vcard("big", "Big", "big@example.com"), carddav.Conditions{})
+	props = e.api.props(id)
+	for _, p := range extraProps[1:] {
+		if props[strings.ToLower(p)] != "" {
+			t.Errorf("%s still holds %d bytes", p, len(props[strings.ToLower(p)]))
+		}
+	}
+	// More than the chunks can hold is refused, not truncated.
+	sb.Reset()
+	sb.WriteString("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:huge\r\nFN:Huge\r\nN:Huge;;;;\r\n")
+	for i := range 1000 {
+		fmt.Fprintf(&sb, "X-CUSTOM-%d:%s\r\n", i, strings.Repeat("x", 70))
+	}
+	sb.WriteString("END:VCARD\r\n")
+	_, err := e.b.PutObject(e.ctx, "default", "huge.vcf", []byte(sb.String()), carddav.Conditions{})
+	var pe *carddav.PreconditionError
+	if !errors.As(err, &pe) || pe.Condition != carddav.MaxResourceSize {
+		t.Errorf("80 KB of extras: %v, want max-resource-size", err)
+	}
+}
+
 func TestDelete(t *testing.T) {
 	e := newEnv(t)
 	r := e.put("default", "d.vcf", vcard("ud", "D", "d@example.com"), carddav.Conditions{})
