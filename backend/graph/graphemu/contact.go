@@ -115,6 +115,7 @@ type contact struct {
 	Entered    uint64                     `json:"entered"` // sequence at which it entered Folder
 	CreatedSeq uint64                     `json:"createdSeq"`
 	Photo      *photoMeta                 `json:"photo,omitempty"`
+	DistList   bool                       `json:"distList,omitempty"` // a contact group: counted by lists, never shown
 }
 
 // extProp is a single-value extended property as first written.

@@ -18,7 +18,7 @@
 // when the contact moves to another folder, and the immutable id returned to
 // callers that send Prefer: IdType="ImmutableId". Folder ids never change.
 //
-// Not modelled: hidden distribution-list items in paging, multi-value extended
+// Not modelled: multi-value extended
 // properties, the named-property quota, and $orderby on more than one
 // property. Unmodelled routes and options answer 501 NotImplemented.
 package graphemu
@@ -49,6 +49,12 @@ type Options struct {
 	// PhotoDelete accepts DELETE …/photo/$value as a removal; by default it
 	// answers 405, as the documentation lists no DELETE for contact photos.
 	PhotoDelete bool
+	// DistListEvery makes Seed add a contact group (IPM.DistList) after
+	// every N contacts. Like Graph, lists leave groups out of "value" but
+	// count them in $top, $skip and $count, so pages come up short
+	// (docs-contrib#8153); delta and GET by id do not show them [inf].
+	// 0: no groups.
+	DistListEvery int
 }
 
 // Faults are failures injected at random into Graph requests (and $batch
@@ -82,7 +88,8 @@ type Emulator struct {
 	limits Limits
 	st     *store
 
-	photoDelete bool
+	photoDelete   bool
+	distListEvery int
 
 	mu        sync.Mutex // guards mailboxes
 	mailboxes map[string]*mailbox
@@ -143,7 +150,8 @@ func New(opts Options) (*Emulator, error) {
 		mailboxes: mbs,
 		counts:    map[string]int{},
 
-		photoDelete: opts.PhotoDelete,
+		photoDelete:   opts.PhotoDelete,
+		distListEvery: opts.DistListEvery,
 	}
 	e.SetFaults(opts.Faults)
 	return e, nil

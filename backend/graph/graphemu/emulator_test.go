@@ -803,6 +803,30 @@ func TestPersistence(t *testing.T) {
 	}
 }
 
+func TestDistListsShortenPages(t *testing.T) {
+	e := newEnv(t, graphemu.Options{DistListEvery: 4})
+	if err := e.emu.Seed(upn, 20); err != nil {
+		t.Fatal(err)
+	}
+	m := e.do("GET", "/me/contacts?$top=10&$count=true", nil).json(t)
+	if m["@odata.count"] != float64(25) || len(m["value"].([]any)) >= 10 || m["@odata.nextLink"] == nil {
+		t.Errorf("first page: count %v, %d items, next %v", m["@odata.count"], len(m["value"].([]any)), m["@odata.nextLink"])
+	}
+	var seen int
+	next := e.base() + "/me/contacts?$top=10"
+	for i := 0; i < 10 && next != ""; i++ {
+		m := e.do("GET", next, nil).json(t)
+		seen += len(m["value"].([]any))
+		next, _ = m["@odata.nextLink"].(string)
+	}
+	if seen != 20 {
+		t.Errorf("listed %d contacts, want 20", seen)
+	}
+	if items, _, _ := e.deltaRound(e.base()+"/me/contacts/delta", 0); len(items) != 20 {
+		t.Errorf("delta shows %d, want 20", len(items))
+	}
+}
+
 func TestSeed(t *testing.T) {
 	e := newEnv(t, graphemu.Options{})
 	for i := 0; i < 2; i++ { // the second call is a no-op

@@ -392,7 +392,7 @@ func (c *call) findContact(id string) (*contact, *apiError) {
 	if ct == nil {
 		ct = c.mb.regIndex[id]
 	}
-	if ct == nil {
+	if ct == nil || ct.DistList {
 		return nil, errNotFound()
 	}
 	return ct, nil
@@ -679,6 +679,11 @@ func (c *call) deleteFolder(f *folder) {
 	var ops []op
 	for _, x := range order {
 		for _, ct := range mb.inFolder(x.ID) {
+			if ct.DistList {
+				mb.drop(ct)
+				ops = append(ops, del(bContacts, ct.ID))
+				continue
+			}
 			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: x.ID, Seq: mb.next(), Entered: ct.Entered}
 			mb.tombs = append(mb.tombs, t)
 			mb.drop(ct)
@@ -881,10 +886,15 @@ func (c *call) listContacts(f *folder) {
 		fmt.Fprintf(&b, `,"@odata.count":%d`, len(all))
 	}
 	b.WriteString(`,"value":[`)
-	for i, ct := range page {
-		if i > 0 {
+	first := true
+	for _, ct := range page {
+		if ct.DistList {
+			continue // counted, not shown
+		}
+		if !first {
 			b.WriteByte(',')
 		}
+		first = false
 		var ext []extProp
 		if exp {
 			ext = ct.expandedExt(ef)
@@ -1020,7 +1030,7 @@ func (c *call) contactDelta(f *folder) {
 	sel, _ := parseSelect(tok.S)
 	var items []deltaItem
 	for _, ct := range c.mb.byFolder[f.ID] {
-		if ct.Seq > tok.C {
+		if ct.Seq > tok.C && !ct.DistList {
 			ct := ct
 			items = append(items, deltaItem{ct.Seq, func(b *bytes.Buffer) {
 				ct.render(b, [][2]string{{"@odata.type", "#microsoft.graph.contact"}}, ct.idFor(c.immutable), sel, nil, false)

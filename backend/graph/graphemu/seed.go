@@ -81,6 +81,14 @@ func (e *Emulator) Seed(upn string, n int) error {
 	}
 	for i := 0; i < n; i++ {
 		add(mb.meta.DefaultID, i)
+		if e.distListEvery > 0 && (i+1)%e.distListEvery == 0 {
+			seq := mb.next()
+			dl := &contact{ID: newImmutableID(), RegID: newItemID(), Folder: mb.meta.DefaultID, DistList: true,
+				Props:   map[string]json.RawMessage{"displayName": mustJSON(fmt.Sprintf("Group %d", i/e.distListEvery+1))},
+				Created: now, Modified: now, Seq: seq, Entered: seq, CreatedSeq: seq, ChangeKey: mb.changeKey(seq)}
+			mb.put(dl)
+			ops = append(ops, putJSON(bContacts, dl.ID, dl))
+		}
 	}
 	{
 		mk := func(name, parent string) string {
