@@ -131,7 +131,9 @@ func propKey(p *property) (string, bool) {
 		}
 		for _, v := range vals {
 			for _, s := range strings.Split(v, ",") {
-				params[n][strings.ToLower(strings.TrimSpace(s))] = true
+				// A '"' can only be written as RFC 6868's ^' inside quotes.
+				s = strings.ReplaceAll(strings.TrimSpace(s), `"`, "^'")
+				params[n][strings.ToLower(s)] = true
 			}
 		}
 	}

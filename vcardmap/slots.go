@@ -225,7 +225,7 @@ func vcardDate(p *property) (date, bool) {
 	default:
 		return date{}, false
 	}
-	if err != nil || !digitsOnly(v) {
+	if err != nil || !digitsOnly(v) || d.Year < 0 || strings.HasPrefix(v, "-") && !strings.HasPrefix(v, "--") {
 		return date{}, false
 	}
 	if oy := p.param("X-APPLE-OMIT-YEAR"); len(oy) > 0 && oy[0] == fmt.Sprint(d.Year) {

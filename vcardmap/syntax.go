@@ -173,18 +173,32 @@ func unfold(s string) []string {
 	}
 	phys := strings.Split(s, "\n")
 	var out []string
+	var cur strings.Builder // builders keep a 100 KB folded PHOTO linear
+	open := false
+	flush := func() {
+		if open {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+	}
 	for i := 0; i < len(phys); i++ {
 		l := strings.TrimSuffix(phys[i], "\r")
-		if (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")) && len(out) > 0 {
-			out[len(out)-1] += l[1:]
+		if (strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t")) && open {
+			cur.WriteString(l[1:])
 			continue
 		}
-		for isQP(l) && strings.HasSuffix(l, "=") && i+1 < len(phys) {
-			i++
-			l = l[:len(l)-1] + strings.TrimSuffix(phys[i], "\r")
+		flush()
+		if isQP(l) {
+			for strings.HasSuffix(l, "=") && i+1 < len(phys) {
+				cur.WriteString(l[:len(l)-1])
+				i++
+				l = strings.TrimSuffix(phys[i], "\r")
+			}
 		}
-		out = append(out, l)
+		cur.WriteString(l)
+		open = true
 	}
+	flush()
 	return out
 }
 
