@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +119,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) string {
 	if p := r.URL.Path; p == "/.well-known/carddav" || p == "/.well-known/carddav/" {
 		return h.wellKnown(w, r)
+	}
+	if strings.HasPrefix(r.URL.Path, "/.well-known/") {
+		// Clients probe caldav and others too; no need to challenge.
+		writeText(w, http.StatusNotFound, "not found")
+		return ""
 	}
 	t := parsePath(r.URL.EscapedPath())
 	if r.Method == http.MethodOptions {

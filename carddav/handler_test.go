@@ -99,6 +99,7 @@ func TestWellKnown(t *testing.T) {
 		{"PROPFIND anonymous", req{method: "PROPFIND", path: "/.well-known/carddav", noAuth: true}, 301, "/"},
 		{"trailing slash", req{method: "PROPFIND", path: "/.well-known/carddav/", noAuth: true}, 301, "/"},
 		{"authenticated", req{method: "PROPFIND", path: "/.well-known/carddav"}, 301, principal},
+		{"caldav", req{method: "PROPFIND", path: "/.well-known/caldav", noAuth: true}, 404, ""},
 		{"bad credentials", req{method: "GET", path: "/.well-known/carddav", header: map[string]string{"Authorization": "Basic " + basic(alice, "x")}}, 401, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
