@@ -26,7 +26,10 @@ func (c *Client) ContactsDelta(ctx context.Context, folderID, deltaLink string, 
 		}
 		link = c.mailboxURL(folderPath(folderID)+"/contacts/delta", rq)
 	} else if err := c.checkLink(link); err != nil {
-		return nil, err
+		// A saved link for another Graph root (the base URL was changed
+		// since it was saved) is never followed, so the token stays here;
+		// to the caller it is a lost sync state: re-list and start over.
+		return nil, fmt.Errorf("%w: %w", ErrSyncStateNotFound, err)
 	}
 
 	m := newDeltaMerge()
