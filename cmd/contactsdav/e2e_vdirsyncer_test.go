@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,8 +31,9 @@ func requireTool(t *testing.T, name string) string {
 }
 
 // startTestServer runs the whole gateway on its embedded default on a
-// loopback port and returns its URL.
-func startTestServer(t *testing.T, cfg serveConfig) (*server, string) {
+// loopback port and returns it, its URL and a stop function (also run at
+// cleanup; calling it twice is harmless).
+func startTestServer(t *testing.T, cfg serveConfig) (*server, string, func()) {
 	t.Helper()
 	if cfg.data == "" {
 		cfg.data = t.TempDir()
@@ -49,10 +51,8 @@ func startTestServer(t *testing.T, cfg serveConfig) (*server, string) {
 	if cfg.refreshInterval == 0 {
 		cfg.refreshInterval = time.Millisecond // every read asks Graph for changes
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := newServer(ctx, cfg, newLogger("warn"))
+	srv, err := newServer(context.Background(), cfg, newLogger("warn"))
 	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,17 +61,20 @@ func startTestServer(t *testing.T, cfg serveConfig) (*server, string) {
 	}
 	hs := &http.Server{Handler: srv.handler}
 	go hs.Serve(ln)
-	t.Cleanup(func() {
-		cancel()
-		hs.Close()
-		srv.Close()
-	})
-	return srv, "http://" + ln.Addr().String()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			hs.Close()
+			srv.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return srv, "http://" + ln.Addr().String(), stop
 }
 
 func TestVdirsyncerSyncsBothWays(t *testing.T) {
 	vdirsyncer := requireTool(t, "vdirsyncer")
-	srv, base := startTestServer(t, serveConfig{seedContacts: 12})
+	srv, base, _ := startTestServer(t, serveConfig{seedContacts: 12})
 	dir := t.TempDir()
 	local := filepath.Join(dir, "local")
 	conf := filepath.Join(dir, "config")

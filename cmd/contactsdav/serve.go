@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,7 +164,7 @@ func newServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (srv *
 	}
 	srv.closers = append(srv.closers, st.Close)
 
-	graphBase, tokens := strings.TrimSuffix(cfg.graphURL, "/"), oauth2.TokenSource(nil)
+	graphBase, tokens, httpClient := strings.TrimSuffix(cfg.graphURL, "/"), oauth2.TokenSource(nil), http.DefaultClient
 	if graphBase == "" {
 		emu, base, closeEmu, err := startEmulator(cfg, logger)
 		if err != nil {
@@ -171,7 +172,11 @@ func newServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (srv *
 		}
 		srv.closers = append(srv.closers, closeEmu)
 		srv.emulatorURL, srv.emu = base, emu
-		graphBase = base + "/v1.0"
+		// The gateway reaches its embedded emulator in-process at a fixed
+		// origin: the delta links it keeps name that origin, so they stay
+		// valid across restarts, whatever port the loopback listener gets.
+		graphBase = embeddedGraphOrigin + "/v1.0"
+		httpClient = &http.Client{Transport: handlerTransport{emu}}
 		tokens = oauth2.ReuseTokenSource(nil, emulatorTokens{emu: emu, upn: cfg.demoMailbox})
 	} else {
 		if cfg.graphToken == "" {
@@ -181,7 +186,7 @@ func newServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (srv *
 	}
 
 	metrics := graph.NewMetrics(reg)
-	client, err := graph.New(graph.Options{BaseURL: graphBase, TokenSource: tokens, Logger: logger, Metrics: metrics})
+	client, err := graph.New(graph.Options{BaseURL: graphBase, TokenSource: tokens, HTTPClient: httpClient, Logger: logger, Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +252,29 @@ func startEmulator(cfg serveConfig, logger *slog.Logger) (*graphemu.Emulator, st
 		return errors.Join(hs.Shutdown(ctx), emu.Close())
 	}
 	return emu, "http://" + ln.Addr().String(), closeAll, nil
+}
+
+// embeddedGraphOrigin is where the gateway reaches its embedded emulator;
+// .localhost never resolves off this machine (RFC 6761), and no request to it
+// leaves the process anyway.
+const embeddedGraphOrigin = "http://graph.contactsdav.localhost"
+
+// handlerTransport serves requests in-process with an http.Handler.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	in := r.Clone(r.Context())
+	in.Host = r.URL.Host
+	in.RequestURI = r.URL.RequestURI()
+	in.RemoteAddr = "127.0.0.1:0"
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, in)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
 }
 
 // emulatorTokens mints emulator access tokens for one mailbox, standing in
