@@ -303,7 +303,10 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		if attempt >= c.maxRetries {
 			return nil, err
 		}
-		if isGraph && !retryable(ge.Status) {
+		// Graph answers 412 now and then with no precondition sent (a
+		// change key race inside Exchange); only then is it transient.
+		transient412 := isGraph && ge.Status == http.StatusPreconditionFailed && r.ifMatch == ""
+		if isGraph && !retryable(ge.Status) && !transient412 {
 			return nil, err
 		}
 		// A create may have been carried out when the answer was lost or

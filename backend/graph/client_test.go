@@ -242,6 +242,7 @@ func TestRetries(t *testing.T) {
 		{"500 not retried", []int{500}, "", 0, ErrUnavailable, 1, 0},
 		{"404 not retried", []int{404}, "", 0, ErrNotFound, 1, 0},
 		{"no retries", []int{429}, "", -1, ErrThrottled, 1, 0},
+		{"412 without If-Match is transient", []int{412, 200}, "", 0, nil, 2, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -596,7 +597,9 @@ func TestBodyReplayedOnRetry(t *testing.T) {
 
 func TestWritesSendIfMatch(t *testing.T) {
 	c, mux, _ := setup(t, Options{})
+	patches := 0
 	mux.HandleFunc("PATCH /me/contactFolders/F/contacts/X", func(w http.ResponseWriter, r *http.Request) {
+		patches++
 		testHeader(t, r, "If-Match", `W/"ck1"`)
 		var p map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&p)
@@ -612,6 +615,9 @@ func TestWritesSendIfMatch(t *testing.T) {
 	_, err := c.UpdateContact(context.Background(), "F", "X", Patch{"surname": nil}, `W/"ck1"`)
 	if !errors.Is(err, ErrPreconditionFailed) {
 		t.Errorf("UpdateContact err = %v, want ErrPreconditionFailed", err)
+	}
+	if patches != 1 {
+		t.Errorf("a 412 answering If-Match was retried: %d PATCHes", patches)
 	}
 	if err := c.DeleteContact(context.Background(), "F", "X", ""); err != nil {
 		t.Errorf("DeleteContact: %v", err)

@@ -193,6 +193,7 @@ func runContract(t *testing.T, env *contractEnv) {
 	t.Run("Throttling", func(t *testing.T) { contractThrottling(t, env, folder(t)) })
 	t.Run("Unavailable", func(t *testing.T) { contractUnavailable(t, env, folder(t)) })
 	t.Run("ConcurrencyCap", func(t *testing.T) { contractConcurrency(t, env, folder(t)) })
+	t.Run("TransientConflicts", func(t *testing.T) { contractConflicts(t, env, folder(t)) })
 	t.Run("ImmutableIds", func(t *testing.T) {
 		env.needEmulator(t, "counting Prefer headers")
 		with, without := env.emu.ImmutableIDRequests()
@@ -1040,4 +1041,39 @@ func contractConcurrency(t *testing.T, env *contractEnv, fid string) {
 		c := env.client(t, graph.Options{MaxConcurrent: 6, MaxRetries: 10, MaxBackoff: 2 * time.Second})
 		run(t, c, 6, func() bool { return env.emu.Held() == 4 && statusCount(env, 429) > before })
 	})
+}
+
+func contractConflicts(t *testing.T, env *contractEnv, fid string) {
+	env.needEmulator(t, "injected 412s")
+	ctx := context.Background()
+	c := env.client(t, graph.Options{MaxRetries: 30})
+	ct, err := c.CreateContact(ctx, fid, &graph.Contact{GivenName: "K"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.emu.SetFaults(graphemu.Faults{})
+	env.emu.SetFaults(graphemu.Faults{ConflictRate: 0.5, Seed: 5})
+	before := statusCount(env, 412)
+	// Without If-Match a 412 can only be Exchange's own race: retried.
+	for i := range 10 {
+		if _, err := c.UpdateContact(ctx, fid, ct.ID, graph.Patch{"jobTitle": fmt.Sprint("J", i)}, ""); err != nil {
+			t.Fatalf("PATCH %d without If-Match: %v", i, err)
+		}
+	}
+	if statusCount(env, 412) == before {
+		t.Error("no 412 was injected")
+	}
+	// With If-Match a 412 is the client's answer: not retried.
+	env.emu.SetFaults(graphemu.Faults{ConflictRate: 1})
+	cur, err := c.GetContact(ctx, fid, ct.ID, graph.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = statusCount(env, 412)
+	if _, err := c.UpdateContact(ctx, fid, ct.ID, graph.Patch{"jobTitle": "x"}, cur.ODataETag); !errors.Is(err, graph.ErrPreconditionFailed) {
+		t.Errorf("PATCH with If-Match under conflicts: err = %v, want ErrPreconditionFailed", err)
+	}
+	if n := statusCount(env, 412) - before; n != 1 {
+		t.Errorf("%d attempts of a PATCH with If-Match answered 412, want 1", n)
+	}
 }
