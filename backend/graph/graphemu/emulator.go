@@ -70,7 +70,26 @@ type Faults struct {
 	// page then shuffled: Graph documents neither order nor uniqueness
 	// within a round, so merge logic must be idempotent.
 	DeltaReplayRate float64
+	// ExpiredDelta picks the answer to an expired or unknown delta token.
+	ExpiredDelta ExpiredDeltaMode
 }
+
+// ExpiredDeltaMode is how the emulator answers an expired delta or skip
+// token.
+type ExpiredDeltaMode int
+
+// The answers to an expired delta token seen from Graph and its clients.
+const (
+	// ExpiredDelta410 is 410 SyncStateNotFound (the usual, documented case).
+	ExpiredDelta410 ExpiredDeltaMode = iota
+	// ExpiredDeltaReset is 410 SyncStateNotFound with a Location header
+	// holding a fresh initial delta URL, the "synchronization reset" of the
+	// delta overview.
+	ExpiredDeltaReset
+	// ExpiredDelta400 is 400 ErrorInvalidSyncStateData, which clients such
+	// as Evolution also treat as "start over" (the code is [inf]).
+	ExpiredDelta400
+)
 
 // Limits are the per-mailbox throttling limits.
 type Limits struct {

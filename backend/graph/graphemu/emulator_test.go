@@ -552,6 +552,15 @@ func TestDelta(t *testing.T) {
 	if r := e.do("GET", e.base()+"/me/contacts/delta?$deltatoken=garbage", nil); r.status != 410 {
 		t.Errorf("garbage token: %d", r.status)
 	}
+	e.emu.SetFaults(graphemu.Faults{ExpiredDelta: graphemu.ExpiredDeltaReset})
+	r := e.do("GET", dl, nil)
+	if loc := r.header.Get("Location"); r.status != 410 || !strings.HasSuffix(loc, "/contacts/delta?$select=givenName") {
+		t.Errorf("reset: %d Location %q", r.status, loc)
+	}
+	e.emu.SetFaults(graphemu.Faults{ExpiredDelta: graphemu.ExpiredDelta400})
+	if r := e.do("GET", dl, nil); r.status != 400 || r.errCode(t) != "ErrorInvalidSyncStateData" {
+		t.Errorf("400 mode: %d %s", r.status, r.body)
+	}
 }
 
 func TestFolderDelta(t *testing.T) {

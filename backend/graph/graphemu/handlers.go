@@ -984,7 +984,7 @@ func (c *call) deltaStart(folderID string) (deltaToken, int, *apiError) {
 		b, err := base64.RawURLEncoding.DecodeString(raw)
 		var t deltaToken
 		if err != nil || json.Unmarshal(b, &t) != nil || t.M != mb.meta.UserID || t.F != folderID || t.G != mb.meta.DeltaGen {
-			return tok, 0, errSyncState(t.G, mb.meta.DeltaGen)
+			return tok, 0, c.expiredToken(t)
 		}
 		tok = t
 	} else {
@@ -1007,6 +1007,25 @@ func (c *call) deltaStart(folderID string) (deltaToken, int, *apiError) {
 		}
 	}
 	return tok, size, nil
+}
+
+// expiredToken answers a delta or skip token that is expired or unknown, as
+// Faults.ExpiredDelta says.
+func (c *call) expiredToken(t deltaToken) *apiError {
+	c.e.faultMu.Lock()
+	mode := c.e.faults.ExpiredDelta
+	c.e.faultMu.Unlock()
+	switch mode {
+	case ExpiredDelta400:
+		return errf(400, "ErrorInvalidSyncStateData", "The sync state data is corrupt or otherwise invalid.")
+	case ExpiredDeltaReset:
+		fresh := c.absPath()
+		if t.S != "" {
+			fresh += "?$select=" + t.S
+		}
+		c.w.Header().Set("Location", fresh)
+	}
+	return errSyncState(t.G, c.mb.meta.DeltaGen)
 }
 
 // deltaItem is one change to report.
