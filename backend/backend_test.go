@@ -388,6 +388,31 @@ func TestPutCreateAndUpdate(t *testing.T) {
 	}
 }
 
+func TestNoUIDConflict(t *testing.T) {
+	e := newEnv(t)
+	outlookID := e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: "O"})
+	e.put("default", "a.vcf", vcard("shared-uid", "A", "a@example.com"), carddav.Conditions{})
+	tests := []struct {
+		name, uid string
+		want      int
+	}{
+		{"b.vcf", "shared-uid", http.StatusConflict},                               // another name, same UID
+		{"c.vcf", uidFor(&graph.Contact{ID: outlookID}, "x"), http.StatusConflict}, // an Outlook contact's derived UID
+		{"a.vcf", "shared-uid", 0},                                                 // the holder itself
+		{"d.vcf", "fresh-uid", 0},
+	}
+	for _, tt := range tests {
+		_, err := e.b.PutObject(e.ctx, "default", tt.name, vcard(tt.uid, "X", "x@example.com"), carddav.Conditions{})
+		if got := status(err); got != tt.want {
+			t.Errorf("PUT %s uid %s: %v, want status %d", tt.name, tt.uid, err, tt.want)
+		}
+		var pe *carddav.PreconditionError
+		if tt.want == http.StatusConflict && (!errors.As(err, &pe) || pe.Condition != carddav.NoUIDConflict) {
+			t.Errorf("PUT %s: %v, want no-uid-conflict", tt.name, err)
+		}
+	}
+}
+
 func TestPutConflictWithOutlookEdit(t *testing.T) {
 	e := newEnv(t)
 	r := e.put("default", "a.vcf", vcard("ua", "A", "a@example.com"), carddav.Conditions{})

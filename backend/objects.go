@@ -255,6 +255,12 @@ func (b *Backend) PutObject(ctx context.Context, slug, name string, card []byte,
 	if err := checkConditions(cond, exists, cur.ETag); err != nil {
 		return nil, err
 	}
+	if other := uidHolder(snap, m.UID, name); other != "" {
+		// RFC 6352 §6.3.2.1: one UID per book. Clients that re-upload a
+		// card under a new name would otherwise make a duplicate.
+		return nil, &carddav.PreconditionError{Status: http.StatusConflict, Condition: carddav.NoUIDConflict,
+			Err: fmt.Errorf("UID already used by %s", other)}
+	}
 	var final *graph.Contact
 	var werr error
 	if exists {
@@ -279,7 +285,7 @@ func (b *Backend) PutObject(ctx context.Context, slug, name string, card []byte,
 		}
 	}
 	b.cacheContact(final)
-	mem := store.Member{Name: name, ID: final.ID, ETag: contactETag(final), ChangeKey: final.ChangeKey, Modified: modTime(final)}
+	mem := store.Member{Name: name, ID: final.ID, ETag: contactETag(final), ChangeKey: final.ChangeKey, Modified: modTime(final), UID: uidFor(final, name)}
 	if _, err := b.apply(ctx, bk, snap, store.Update{Put: []store.Member{mem}}); err != nil {
 		return nil, err
 	}
@@ -288,6 +294,19 @@ func (b *Backend) PutObject(ctx context.Context, slug, name string, card []byte,
 	}
 	b.log.Debug("object written", "book", bk.Slug, "name", name, "created", !exists)
 	return &carddav.PutResult{Created: !exists, ETag: mem.ETag}, nil
+}
+
+// uidHolder returns the name of another member serving uid, "" when none.
+func uidHolder(snap *snapshot, uid, name string) string {
+	if uid == "" {
+		return ""
+	}
+	for n, m := range snap.byName {
+		if m.UID == uid && n != name {
+			return n
+		}
+	}
+	return ""
 }
 
 // writeErr maps a failed write; a 412 from Graph means our snapshot is

@@ -294,8 +294,8 @@ func (b *Backend) members(bk *book, snap *snapshot, contacts []graph.Contact, de
 		}
 		claimed[name] = c.ID
 		b.cacheContact(c)
-		m := store.Member{Name: name, ID: c.ID, ETag: contactETag(c), ChangeKey: c.ChangeKey, Modified: modTime(c)}
-		if old, ok := snap.byName[name]; ok && old.ID == m.ID && old.ETag == m.ETag && !leaving[name] {
+		m := store.Member{Name: name, ID: c.ID, ETag: contactETag(c), ChangeKey: c.ChangeKey, Modified: modTime(c), UID: uidFor(c, name)}
+		if old, ok := snap.byName[name]; ok && old.ID == m.ID && old.ETag == m.ETag && old.UID == m.UID && !leaving[name] {
 			continue
 		}
 		put = append(put, m)

@@ -32,6 +32,7 @@ type Member struct {
 	ID        string    // Graph (immutable) contact id
 	ETag      string    // the served ETag, quoted
 	ChangeKey string    // Graph changeKey the ETag derives from
+	UID       string    // the vCard UID served, for no-uid-conflict checks
 	Modified  time.Time // lastModifiedDateTime; zero when unknown
 }
 
