@@ -13,11 +13,8 @@ import (
 	"github.com/contactsdav/contactsdav/carddav"
 )
 
-// Retry-After hints when Graph gave none.
-const (
-	retryThrottled    = 30 * time.Second
-	retryUnauthorized = 5 * time.Minute
-)
+// retryThrottled is the Retry-After hint when Graph gave none.
+const retryThrottled = 30 * time.Second
 
 // graphErr gives a Graph failure its DAV meaning. Graph's own message stays
 // in the wrapped error for logs; the HTTP front shows clients only the status
@@ -44,9 +41,11 @@ func (b *Backend) graphErr(ctx context.Context, op string, err error) error {
 		return &carddav.UnavailableError{RetryAfter: retry(retryThrottled), Err: wrapped}
 	case errors.Is(err, graph.ErrUnauthorized):
 		// The CardDAV password was right; the Microsoft grant is what
-		// failed, and only the operator can renew it.
-		b.log.Error("graph refused the user's token; log in again", "op", op, "err", err)
-		return &carddav.UnavailableError{RetryAfter: retryUnauthorized, Err: wrapped}
+		// failed (revoked or expired refresh token). A 401 is the one
+		// answer every client shows as "sign in again" rather than retrying
+		// silently; nothing is lost, as the client keeps its edits.
+		b.log.Error("Microsoft refused the user's token: they must sign in again", "op", op, "err", err)
+		return fmt.Errorf("%w: %w", carddav.ErrUnauthorized, wrapped)
 	case errors.Is(err, graph.ErrBadRequest):
 		// vcardmap keeps within Graph's caps, so this is a card Graph
 		// rejects for a reason we did not foresee.
