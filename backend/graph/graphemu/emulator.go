@@ -372,20 +372,28 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.count("unmodelled", 501)
 }
 
+// graphError is Graph's error body, fields in Graph's order.
+type graphError struct {
+	Error struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError struct {
+			Date            string `json:"date"`
+			RequestID       string `json:"request-id"`
+			ClientRequestID string `json:"client-request-id"`
+		} `json:"innerError"`
+	} `json:"error"`
+}
+
 // writeError writes Graph's error shape.
 func (e *Emulator) writeError(w http.ResponseWriter, ri reqInfo, ae *apiError) {
-	body := map[string]any{"error": map[string]any{
-		"code":    ae.code,
-		"message": ae.message,
-		"innerError": map[string]string{
-			"date":              time.Now().UTC().Format("2006-01-02T15:04:05"),
-			"request-id":        ri.id,
-			"client-request-id": ri.client,
-		},
-	}}
+	var body graphError
+	body.Error.Code, body.Error.Message = ae.code, ae.message
+	body.Error.InnerError.Date = time.Now().UTC().Format("2006-01-02T15:04:05")
+	body.Error.InnerError.RequestID, body.Error.InnerError.ClientRequestID = ri.id, ri.client
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(ae.status)
-	_ = json.NewEncoder(w).Encode(body)
+	_, _ = w.Write(mustJSON(body))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
