@@ -107,6 +107,23 @@ func TestGolden(t *testing.T) {
 				t.Errorf("round trip is not equivalent:\n%s", diff)
 			}
 			checkWire(t, out)
+			// Served in the other version, the card maps to the same Graph contact.
+			other := "4.0"
+			if servedVersion(m.Version) == "4.0" {
+				other = "3.0"
+			}
+			x, err := Render(m, other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkWire(t, x)
+			mx, err := Parse(x)
+			if err != nil {
+				t.Fatalf("Parse(%s rendering): %v", other, err)
+			}
+			if !reflect.DeepEqual(toGolden(mx), toGolden(m)) {
+				t.Errorf("%s rendering maps differently:\n%+v\n%s", other, toGolden(mx).Contact, x)
+			}
 			// Serving the served card again is a fixed point.
 			m2, err := Parse(out)
 			if err != nil {

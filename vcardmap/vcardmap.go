@@ -673,7 +673,7 @@ func Render(m *Mapped, version string) ([]byte, error) {
 	}
 	overrideKind := (m.Kind != "" || len(m.Members) > 0) && (m.Kind != exKind || !equalStrings(m.Members, exMembers))
 
-	var body []*property
+	var body, pending []*property
 	covered := map[string]map[int]bool{}
 	groups := map[string]bool{}
 	for _, r := range ex.recs {
@@ -686,6 +686,10 @@ func Render(m *Mapped, version string) ([]byte, error) {
 			}
 			p := r.p
 			if cross {
+				if fam == 3 && p.Group == "" && appleForm(p, "item") != nil {
+					pending = append(pending, p) // needs an item group: after the others are known
+					continue
+				}
 				p = convert(p, fam)
 			}
 			body = append(body, p)
@@ -724,6 +728,9 @@ func Render(m *Mapped, version string) ([]byte, error) {
 		g := fmt.Sprintf("item%d", next)
 		groups[g] = true
 		return g
+	}
+	for _, p := range pending {
+		body = append(body, appleForm(p, newGroup())...)
 	}
 	var head []*property // FN and N lead the card when rendered by default
 	for _, slot := range slotOrder {
@@ -830,6 +837,55 @@ func convert(p *property, fam int) *property {
 		q.dropParam("VALUE")
 	}
 	return q
+}
+
+// appleForm returns the 3.0 form Apple and DAVx5 read for a 4.0-only
+// extra (clients.md §3.4): ANNIVERSARY becomes X-ABDATE and a text RELATED
+// becomes X-ABRELATEDNAMES, each labelled in item group g; nil for others.
+func appleForm(p *property, g string) []*property {
+	var main *property
+	var label string
+	switch {
+	case p.is("ANNIVERSARY"):
+		d, ok := vcardDate(p)
+		if !ok {
+			return nil
+		}
+		main = &property{Group: g, Name: "X-ABDATE"}
+		if d.Year == 0 {
+			d.Year = noYear
+			main.Params = []param{{Name: "X-APPLE-OMIT-YEAR", Values: []string{fmt.Sprint(noYear)}}}
+		}
+		main.Value = d.String()
+		label = "_$!<Anniversary>!$_"
+	case p.is("RELATED"):
+		if vt := strings.ToLower(first(p.param("VALUE"))); vt != "text" && (vt != "" || hasScheme(p.Value)) {
+			return nil
+		}
+		types := p.param("TYPE")
+		if len(types) != 1 {
+			return nil
+		}
+		main = &property{Group: g, Name: "X-ABRELATEDNAMES", Value: p.Value}
+		word := strings.ToLower(strings.TrimPrefix(strings.ToLower(types[0]), "x-"))
+		switch word {
+		case "friend", "parent", "partner", "spouse", "child", "manager", "assistant",
+			"father", "mother", "brother", "sister":
+			label = "_$!<" + strings.ToUpper(word[:1]) + word[1:] + ">!$_"
+		default:
+			label = escapeText(types[0])
+		}
+	default:
+		return nil
+	}
+	for _, pa := range p.Params {
+		switch strings.ToUpper(pa.Name) {
+		case "TYPE", "VALUE", "PREF":
+		default:
+			main.Params = append(main.Params, pa)
+		}
+	}
+	return []*property{main, {Group: g, Name: "X-ABLabel", Value: label}}
 }
 
 func equalStrings(a, b []string) bool {
