@@ -657,7 +657,38 @@ func contractDelta(t *testing.T, env *contractEnv, c *graph.Client, fid string) 
 	}
 	fresh, err := c.ContactsDelta(ctx, fid, "", q)
 	if err != nil || len(fresh.Changed) != 5 {
-		t.Errorf("fresh round after expiry: %d changed, %v; want 5", len(fresh.Changed), err)
+		t.Fatalf("fresh round after expiry: %+v, %v; want 5 changed", fresh, err)
+	}
+
+	// Every way Graph has been seen to say "start over".
+	defer env.emu.SetFaults(graphemu.Faults{})
+	for _, mode := range []struct {
+		name string
+		m    graphemu.ExpiredDeltaMode
+	}{{"410", graphemu.ExpiredDelta410}, {"410 with Location", graphemu.ExpiredDeltaReset}, {"400", graphemu.ExpiredDelta400}} {
+		env.emu.SetFaults(graphemu.Faults{ExpiredDelta: mode.m})
+		r, err := c.ContactsDelta(ctx, fid, "", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.emu.ExpireDeltaTokens(env.upn)
+		if _, err := c.ContactsDelta(ctx, fid, r.DeltaLink, q); !errors.Is(err, graph.ErrSyncStateNotFound) {
+			t.Errorf("expired token answered %s: err = %v, want ErrSyncStateNotFound", mode.name, err)
+		}
+	}
+
+	// Replayed and reordered items within a round merge to one entry each.
+	env.emu.SetFaults(graphemu.Faults{DeltaReplayRate: 0.7, Seed: 9})
+	replayed, err := c.ContactsDelta(ctx, fid, "", graph.Query{Select: []string{"displayName"}, PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(replayed.Changed); len(got) != 5 || !containsAll(got, ids(fresh.Changed)) {
+		t.Errorf("round with replays: changed %v; want the 5 live contacts once", got)
+	}
+	// A first round may carry tombstones too [doc]; only the deleted one.
+	if !containsAll([]string{made[1].ID}, replayed.Removed) {
+		t.Errorf("round with replays: removed %v; at most [%s]", replayed.Removed, made[1].ID)
 	}
 }
 

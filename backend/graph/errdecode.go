@@ -36,6 +36,7 @@ var codeSentinels = map[string]error{
 	"applicationthrottled":         ErrThrottled,
 	"syncstatenotfound":            ErrSyncStateNotFound,
 	"resyncrequired":               ErrSyncStateNotFound,
+	"invalidsyncstatedata":         ErrSyncStateNotFound, // [inf] a 400 some delta links get
 	"invalidauthenticationtoken":   ErrUnauthorized,
 	"accessdenied":                 ErrForbidden,
 	"authorization_requestdenied":  ErrForbidden,
