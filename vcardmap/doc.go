@@ -11,7 +11,8 @@
 //	N  sur;given;middle;prefix;suffix            surname, givenName, middleName, title, generation
 //	FN                                           displayName
 //	NICKNAME (list; joined/split on ",")         nickName
-//	X-MS-INITIALS / X-MS-FILEAS / X-MS-OFFICE    initials / fileAs / officeLocation
+//	X-MS-INITIALS / X-MS-OFFICE                  initials / officeLocation
+//	X-MS-FILEAS (X-EVOLUTION-FILE-AS accepted)   fileAs
 //	ORG company;department                       companyName, department
 //	TITLE / ROLE                                 jobTitle / profession
 //	X-PHONETIC-FIRST-NAME / -LAST-NAME / -ORG    yomiGivenName / yomiSurname / yomiCompanyName
@@ -31,7 +32,8 @@
 //	    X-SKYPE, X-YAHOO, X-MS-IMADDRESS, …          the property name/params kept via template)
 //	X-ABRELATEDNAMES + X-ABLabel _$!<Manager>!$_  manager, assistantName, spouseName, children
 //	    (_$!<Assistant>!$_, _$!<Spouse>!$_, _$!<Child>!$_); 4.0 RELATED;TYPE=x-manager|
-//	    x-assistant|spouse|child;VALUE=text; X-MS-MANAGER/-ASSISTANT/-SPOUSE/-CHILD accepted
+//	    x-assistant|spouse|child;VALUE=text; X-MS-MANAGER/-ASSISTANT/-SPOUSE/-CHILD and
+//	    X-EVOLUTION-MANAGER/-ASSISTANT/-SPOUSE accepted (the name written is kept)
 //	PHOTO inline (3.0 ENCODING=b;TYPE=JPEG,      Mapped.Photo (remote URIs are not fetched:
 //	    4.0 data: URI, 2.1 BASE64)                   the property stays in Extras)
 //	KIND / X-ADDRESSBOOKSERVER-KIND,             Mapped.Kind / Mapped.Members, and Extras
@@ -75,6 +77,9 @@
 // present in only one of the cards (the server adds one) is ignored, and a
 // property with an empty value counts as absent (Render always writes FN,
 // and N in 3.0). Rendering in the other version converts what it knows how
-// to (PREF, group kinds, BDAY, PHOTO, TEL URIs, related names) and is not
-// held to equivalence.
+// to (TYPE=pref ↔ PREF=1, Apple ↔ 4.0 group kinds, BDAY, PHOTO, TEL URIs,
+// the mapped related names; 4.0-only ANNIVERSARY and text RELATED become
+// Apple's labelled X-ABDATE / X-ABRELATEDNAMES in 3.0), keeps the rest
+// verbatim, and maps to the same Graph contact, but is not held to
+// equivalence.
 package vcardmap

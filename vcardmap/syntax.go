@@ -121,7 +121,7 @@ func parseCard(data []byte) (*card, error) {
 		switch {
 		case p.is("BEGIN"):
 			if !strings.EqualFold(strings.TrimSpace(p.Value), "VCARD") || state != 0 {
-				return nil, invalid("unexpected BEGIN:%s", p.Value)
+				return nil, invalid("unexpected BEGIN (nested or not VCARD)")
 			}
 			state = 1
 			continue
@@ -129,7 +129,7 @@ func parseCard(data []byte) (*card, error) {
 			return nil, invalid("content before BEGIN:VCARD")
 		case p.is("END"):
 			if !strings.EqualFold(strings.TrimSpace(p.Value), "VCARD") {
-				return nil, invalid("unexpected END:%s", p.Value)
+				return nil, invalid("unexpected END (not VCARD)")
 			}
 			state = 2
 			continue
