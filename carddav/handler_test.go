@@ -29,7 +29,8 @@ func TestTrailingSlash(t *testing.T) {
 		{"/", "/"},
 		{"/alice@example.com", principal},
 		{"/alice@example.com/", principal},
-		{"/alice%40example.com/", principal},
+		{"/alice%40example.com/", "/alice%40example.com/"}, // as the client wrote it
+		{"/alice%40example.com/contacts/default/a%2Evcf", "/alice%40example.com/contacts/default/a%2Evcf"},
 		{"/alice@example.com/contacts", home},
 		{"/alice@example.com/contacts/", home},
 		{"/alice@example.com/contacts/default", book},
@@ -387,8 +388,11 @@ func TestPut(t *testing.T) {
 	if got := f.put(t, book+"k.vcf", card("k", "K")); got == "" {
 		t.Error("no ETag")
 	}
+	// Members are listed under the request URL as the client encoded it.
+	resp, body := f.rec(t, req{method: "PROPFIND", path: "/alice%40example.com/contacts/default", header: map[string]string{"Depth": "1"}, body: propfindType})
+	mustContain(t, body, "<D:href>/alice%40example.com/contacts/default/</D:href>", "<D:href>/alice%40example.com/contacts/default/k.vcf</D:href>")
 	// The unicode name is listed percent-encoded and fetched by that href.
-	resp, body := f.rec(t, req{method: "PROPFIND", path: book, header: map[string]string{"Depth": "1"}, body: propfindType})
+	resp, body = f.rec(t, req{method: "PROPFIND", path: book, header: map[string]string{"Depth": "1"}, body: propfindType})
 	mustContain(t, body, "<D:href>"+book+"J%C3%B6hn%20Doe.vcf</D:href>")
 	parseMS(t, resp, body)
 	resp, body = f.rec(t, req{method: "GET", path: book + "J%C3%B6hn%20Doe.vcf"})

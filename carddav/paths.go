@@ -36,6 +36,11 @@ type target struct {
 	kind       kind
 	user, book string
 	name       string // object resource name
+	// base is the path as the client escaped it, with the trailing slash
+	// of a collection. Answers about a request's own resource and its
+	// members use it, so they match the request URL as a string whatever
+	// the client's percent-encoding (DAVx5 matches its own URL that way).
+	base string
 }
 
 // parsePath splits an escaped URL path into its decoded segments.
@@ -59,7 +64,10 @@ func parsePath(escaped string) target {
 		}
 		segs[i] = d
 	}
-	t := target{kind: kind(int(kindRoot) + len(segs)), user: segs[0]}
+	t := target{kind: kind(int(kindRoot) + len(segs)), user: segs[0], base: "/" + trimmed}
+	if t.kind != kindObject {
+		t.base += "/"
+	}
 	if len(segs) >= 2 && segs[1] != homeSegment {
 		return target{}
 	}
@@ -77,29 +85,26 @@ func kindOf(u *url.URL) kind {
 	return parsePath(u.EscapedPath()).kind
 }
 
-// hrefs of the layout's resources, percent-encoded.
+// Canonical hrefs of the principal and home set, percent-encoded.
 func principalHref(user string) string { return "/" + url.PathEscape(user) + "/" }
 func homeHref(user string) string      { return principalHref(user) + homeSegment + "/" }
-func bookHref(user, book string) string {
-	return homeHref(user) + url.PathEscape(book) + "/"
-}
-func objectHref(user, book, name string) string {
-	return bookHref(user, book) + url.PathEscape(name)
+
+// href returns the target's href as the client wrote it ("/" for the zero
+// target).
+func (t target) href() string {
+	if t.base == "" {
+		return "/"
+	}
+	return t.base
 }
 
-// href returns the canonical href of a target.
-func (t target) href() string {
-	switch t.kind {
-	case kindPrincipal:
-		return principalHref(t.user)
-	case kindHome:
-		return homeHref(t.user)
-	case kindBook:
-		return bookHref(t.user, t.book)
-	case kindObject:
-		return objectHref(t.user, t.book, t.name)
+// member returns the href of a member of a collection target.
+func (t target) member(name string, collection bool) string {
+	h := t.href() + url.PathEscape(name)
+	if collection {
+		h += "/"
 	}
-	return "/"
+	return h
 }
 
 // allowFor lists the methods a kind of resource accepts.

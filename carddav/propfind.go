@@ -364,7 +364,7 @@ func (s *session) propfind(w http.ResponseWriter, t target) error {
 			return err
 		}
 		if depth > 0 {
-			err = add(homeHref(s.user), s.homeProps())
+			err = add(t.member(homeSegment, true), s.homeProps())
 		}
 	case kindHome:
 		if err := add(t.href(), s.homeProps()); err != nil {
@@ -376,7 +376,7 @@ func (s *session) propfind(w http.ResponseWriter, t target) error {
 				return err
 			}
 			for i := range books {
-				if err := add(bookHref(s.user, books[i].Name), s.bookProps(&books[i])); err != nil {
+				if err := add(t.member(books[i].Name, true), s.bookProps(&books[i])); err != nil {
 					return err
 				}
 			}
@@ -390,7 +390,7 @@ func (s *session) propfind(w http.ResponseWriter, t target) error {
 			return err
 		}
 		if depth > 0 {
-			err = s.listMembers(t.book, q, add)
+			err = s.listMembers(t, q, add)
 		}
 	case kindObject:
 		need, version, err := cardRequest(q)
@@ -418,8 +418,8 @@ func (s *session) propfind(w http.ResponseWriter, t target) error {
 }
 
 // listMembers answers a book's members, loading cards only when asked for.
-func (s *session) listMembers(book string, q propRequest, add func(string, propSource) error) error {
-	infos, err := s.be.ListObjects(s.r.Context(), book)
+func (s *session) listMembers(t target, q propRequest, add func(string, propSource) error) error {
+	infos, err := s.be.ListObjects(s.r.Context(), t.book)
 	if err != nil {
 		return err
 	}
@@ -433,7 +433,7 @@ func (s *session) listMembers(book string, q propRequest, add func(string, propS
 		for i, in := range infos {
 			names[i] = in.Name
 		}
-		if loaded, err = s.loadObjects(book, names, version); err != nil {
+		if loaded, err = s.loadObjects(t.book, names, version); err != nil {
 			return err
 		}
 	}
@@ -444,7 +444,7 @@ func (s *session) listMembers(book string, q propRequest, add func(string, propS
 		} else if need {
 			continue // deleted between the listing and the fetch
 		}
-		if err := add(objectHref(s.user, book, in.Name), s.objectProps(o)); err != nil {
+		if err := add(t.member(in.Name, false), s.objectProps(o)); err != nil {
 			return err
 		}
 	}

@@ -291,7 +291,7 @@ func (s *session) addressbookQuery(w http.ResponseWriter, t target, root *elemen
 			ms.responses = append(ms.responses, response{href: t.href(), status: http.StatusInsufficientStorage})
 			break
 		}
-		resp, err := respond(objectHref(s.user, t.book, in.Name), s.objectProps(o), q)
+		resp, err := respond(t.member(in.Name, false), s.objectProps(o), q)
 		if err != nil {
 			return err
 		}

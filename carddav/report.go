@@ -156,19 +156,19 @@ func (s *session) syncCollection(w http.ResponseWriter, t target, root *element)
 		if need {
 			l, ok := loaded[c.Name]
 			if !ok { // deleted since the change was logged
-				ms.responses = append(ms.responses, response{href: objectHref(s.user, t.book, c.Name), status: http.StatusNotFound})
+				ms.responses = append(ms.responses, response{href: t.member(c.Name, false), status: http.StatusNotFound})
 				continue
 			}
 			o = l
 		}
-		resp, err := respond(objectHref(s.user, t.book, c.Name), s.objectProps(o), q)
+		resp, err := respond(t.member(c.Name, false), s.objectProps(o), q)
 		if err != nil {
 			return err
 		}
 		ms.responses = append(ms.responses, resp)
 	}
 	for _, name := range ch.Deleted {
-		ms.responses = append(ms.responses, response{href: objectHref(s.user, t.book, name), status: http.StatusNotFound})
+		ms.responses = append(ms.responses, response{href: t.member(name, false), status: http.StatusNotFound})
 	}
 	if ch.Truncated {
 		ms.responses = append(ms.responses, response{href: t.href(), status: http.StatusInsufficientStorage})
