@@ -401,6 +401,8 @@ func TestErrorDecoding(t *testing.T) {
 		{name: "camelCase gateway code without status mapping", status: 400,
 			body:     `{"error":{"code":"syncStateNotFound","message":"x"}}`,
 			wantCode: "syncStateNotFound", wantMsg: "x", is: []error{ErrSyncStateNotFound, ErrBadRequest}},
+		{name: "invalid sync state data", status: 400, body: `{"error":{"code":"ErrorInvalidSyncStateData","message":"x"}}`,
+			wantCode: "ErrorInvalidSyncStateData", wantMsg: "x", is: []error{ErrSyncStateNotFound, ErrBadRequest}, isNot: []error{ErrNotFound}},
 		{name: "503 unavailable", status: 503, body: `{"error":{"code":"ServiceNotAvailable","message":"m"}}`,
 			wantCode: "ServiceNotAvailable", wantMsg: "m", is: []error{ErrUnavailable, ErrThrottled}},
 		{name: "folder exists", status: 409, body: `{"error":{"code":"ErrorFolderExists","message":"A folder with the specified name already exists."}}`,
