@@ -158,3 +158,48 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestDeterministic: the backend derives ETags from rendered bytes and
+// stores Extras, so both must be byte-stable for the same input.
+func TestDeterministic(t *testing.T) {
+	for _, f := range fixtures(t) {
+		in, err := os.ReadFile(f)
+		must(t, err)
+		var extras string
+		var out []byte
+		for i := 0; i < 5; i++ {
+			m, err := Parse(in)
+			must(t, err)
+			o, err := Render(m, "3.0")
+			must(t, err)
+			if i > 0 && (m.Extras != extras || !bytes.Equal(o, out)) {
+				t.Fatalf("%s: output differs between runs", f)
+			}
+			extras, out = m.Extras, o
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	in, err := os.ReadFile("testdata/ios17-item-labels.vcf")
+	must(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRender(b *testing.B) {
+	in, err := os.ReadFile("testdata/ios17-item-labels.vcf")
+	must(b, err)
+	m, err := Parse(in)
+	must(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Render(m, "3.0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -217,10 +217,11 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 		word := appleLabel(labels[strings.ToLower(p.Group)])
 		slot := relatedSlot(word)
 		if slot == "" {
-			for t := range p.types() {
-				if s := relatedSlot(t); s != "" {
-					slot = s
-					break
+			for _, t := range p.param("TYPE") { // in written order: Parse is deterministic
+				for _, w := range strings.Split(t, ",") {
+					if s := relatedSlot(strings.TrimSpace(w)); s != "" && slot == "" {
+						slot = s
+					}
 				}
 			}
 		}
