@@ -157,9 +157,9 @@ func badBody(format string, args ...any) *apiError {
 // contactWrite is a parsed, validated POST or PATCH body.
 type contactWrite struct {
 	set      map[string]json.RawMessage // normalized value, or nil to clear
-	ext      []extProp                  // value "" with del=true clears
+	ext      []extProp                  // properties to set
 	extDel   map[string]bool            // lower-cased ids whose value was null [inf]
-	parentID *string
+	parentID *string                   // a move, when set
 }
 
 // parseContactWrite decodes and validates a contact body against the v1.0

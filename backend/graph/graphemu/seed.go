@@ -90,7 +90,7 @@ func (e *Emulator) Seed(upn string, n int) error {
 			ops = append(ops, putJSON(bContacts, dl.ID, dl))
 		}
 	}
-	{
+	{ // the nested folders
 		mk := func(name, parent string) string {
 			seq := mb.next()
 			f := &folder{ID: newItemID(), DisplayName: name, Parent: parent, Seq: seq, Entered: seq, CreatedSeq: seq}
