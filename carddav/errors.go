@@ -91,10 +91,12 @@ func (h *handler) challenge(w http.ResponseWriter) {
 	writeText(w, http.StatusUnauthorized, "authentication required")
 }
 
-// isThunderbird reports a Thunderbird client, which recovers from a bad sync
-// token only when it gets 400 (clients.md §2.2).
+// isThunderbird reports a Thunderbird client (or its fork Betterbird, which
+// shares the CardDAV code), which recovers from a bad sync token only when
+// it gets 400 (clients.md §2.2).
 func isThunderbird(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("User-Agent"), "Thunderbird")
+	ua := r.Header.Get("User-Agent")
+	return strings.Contains(ua, "Thunderbird") || strings.Contains(ua, "Betterbird")
 }
 
 // writeError answers a failed request by the error's type. The Go error text
