@@ -728,6 +728,31 @@ func TestRestartKeepsTokens(t *testing.T) {
 	}
 }
 
+func TestColdCacheMultigetListsOnce(t *testing.T) {
+	e := newEnv(t)
+	for i := range 60 {
+		e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: fmt.Sprintf("C%d", i)})
+	}
+	e.list("default")
+	e.b = e.newBackend() // restart: store kept, cache cold
+	names := make([]string, 0, 60)
+	for name := range e.list("default") {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	e.api.resetCounts()
+	for i := 0; i < len(names); i += 25 { // multigets of 25
+		objs, err := e.b.GetObjects(e.ctx, "default", names[i:min(i+25, len(names))], "3.0")
+		e.must(err)
+		if len(objs) != min(25, len(names)-i) {
+			t.Fatalf("multiget %d: %d objects", i, len(objs))
+		}
+	}
+	if e.api.count("ListContacts") != 1 || e.api.count("GetContacts") != 0 {
+		t.Errorf("cold multigets: %v, want one listing", e.api.calls)
+	}
+}
+
 func TestOutlookCopyGetsItsOwnName(t *testing.T) {
 	e := newEnv(t)
 	e.put("default", "orig.vcf", vcard("uo", "Orig", "o@example.com"), carddav.Conditions{})

@@ -26,11 +26,30 @@ func newBenchEmu(b *testing.B) *emuEnv {
 // on a backend with empty store and cache: ListObjects, then GetObjects in
 // multigets of 100 names, as DAVx5 does.
 func BenchmarkColdFullSync(b *testing.B) {
+	benchFullSync(b, false)
+}
+
+// BenchmarkRestartFullSync is the same full sync after a restart: the sync
+// store is kept (no re-listing, tokens valid), the cache is cold.
+func BenchmarkRestartFullSync(b *testing.B) {
+	benchFullSync(b, true)
+}
+
+func benchFullSync(b *testing.B, keepStore bool) {
 	ctx := context.Background()
 	x := newBenchEmu(b)
+	st := store.NewMemory()
+	if keepStore {
+		if _, err := newEmuBackend(b, x, st).ListObjects(ctx, DefaultSlug); err != nil {
+			b.Fatal(err)
+		}
+	}
 	reqs, ops := 0, 0
 	for b.Loop() {
-		be := newEmuBackend(b, x, store.NewMemory())
+		if !keepStore {
+			st = store.NewMemory()
+		}
+		be := newEmuBackend(b, x, st)
 		start := x.requests()
 		infos, err := be.ListObjects(ctx, DefaultSlug)
 		if err != nil {

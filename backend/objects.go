@@ -24,6 +24,9 @@ import (
 // client allows four requests in flight per mailbox anyway.
 const renderParallel = 4
 
+// batchSize is how many contacts one Graph $batch request fetches.
+const batchSize = 20
+
 // cacheContact keeps a fetched contact (with our extended properties) for
 // rendering. The cached value is never modified afterwards.
 func (b *Backend) cacheContact(c *graph.Contact) {
@@ -107,7 +110,16 @@ func (b *Backend) GetObjects(ctx context.Context, slug string, names []string, v
 		jobs = append(jobs, j)
 	}
 	if len(fetch) > 0 {
-		got, err := b.api.GetContacts(ctx, fetch, fullQuery)
+		var got []graph.Contact
+		var err error
+		if _, listed := b.cache.Get(b.key("listed", bk.Key)); !listed && len(fetch) > batchSize {
+			// A cold cache (after a restart): one listing in pages of
+			// 1000 warms the whole book for the multigets that follow.
+			got, err = b.api.ListContacts(ctx, bk.FolderID, listQuery)
+			b.cache.Set(b.key("listed", bk.Key), true, cache.DefaultExpiration)
+		} else {
+			got, err = b.api.GetContacts(ctx, fetch, fullQuery)
+		}
 		if err != nil {
 			return nil, b.graphErr(ctx, "get contacts", err)
 		}

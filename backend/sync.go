@@ -82,7 +82,9 @@ func (b *Backend) apply(ctx context.Context, bk *book, snap *snapshot, u store.U
 	if err != nil {
 		return st, storeErr("apply", err)
 	}
-	b.cache.Set(b.key("snap", bk.Key), snap.with(u.Put, u.Delete), cache.DefaultExpiration)
+	if len(u.Put)+len(u.Delete) > 0 {
+		b.cache.Set(b.key("snap", bk.Key), snap.with(u.Put, u.Delete), cache.DefaultExpiration)
+	}
 	return st, nil
 }
 
@@ -183,6 +185,7 @@ func (b *Backend) listAndDiff(ctx context.Context, bk *book, snap *snapshot, del
 	for _, c := range list {
 		listed[c.ID] = true
 	}
+	b.cache.Set(b.key("listed", bk.Key), true, cache.DefaultExpiration)
 	var del []string
 	for id, name := range snap.byID {
 		if !listed[id] {
@@ -202,7 +205,7 @@ func (b *Backend) listAndDiff(ctx context.Context, bk *book, snap *snapshot, del
 // requests than fetching k of them in $batch requests of 20: a bulk change
 // in Outlook (an import) is read in pages of 1000 instead.
 func listCheaper(k, n int) bool {
-	return (k+19)/20 > (n+k+999)/1000
+	return (k+batchSize-1)/batchSize > (n+k+999)/1000
 }
 
 // applyDelta fetches what a delta round reports changed and logs it. Rows
