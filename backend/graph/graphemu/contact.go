@@ -159,7 +159,7 @@ type contactWrite struct {
 	set      map[string]json.RawMessage // normalized value, or nil to clear
 	ext      []extProp                  // properties to set
 	extDel   map[string]bool            // lower-cased ids whose value was null [inf]
-	parentID *string                   // a move, when set
+	parentID *string                    // a move, when set
 }
 
 // parseContactWrite decodes and validates a contact body against the v1.0
