@@ -97,6 +97,8 @@ type Limits struct {
 	RequestsPerWindow int           // requests per mailbox per Window (default 10000), else 429 TooManyRequests
 	Window            time.Duration // default 10 minutes
 	MaxPhotoBytes     int           // largest photo upload (default 4 MiB)
+	UploadBytes       int64         // bytes of POST/PATCH/PUT bodies per mailbox per UploadWindow (default 150 MB), else 429
+	UploadWindow      time.Duration // default 5 minutes
 }
 
 // Emulator is the Graph contacts service. It is an http.Handler.
@@ -142,6 +144,12 @@ func New(opts Options) (*Emulator, error) {
 	}
 	if l.MaxPhotoBytes <= 0 {
 		l.MaxPhotoBytes = 4 << 20
+	}
+	if l.UploadBytes <= 0 {
+		l.UploadBytes = 150_000_000
+	}
+	if l.UploadWindow <= 0 {
+		l.UploadWindow = 5 * time.Minute
 	}
 	auth := opts.Authority
 	if auth == nil {
@@ -492,6 +500,27 @@ func (e *Emulator) admit(ctx context.Context, w http.ResponseWriter, ri reqInfo,
 		}
 	}
 	return release, true
+}
+
+// chargeUpload counts n uploaded bytes against the mailbox's upload budget
+// (150 MB per 5 minutes per app and mailbox, documented); over it, the
+// request is refused with 429 TooManyRequests and the window's remainder
+// as Retry-After [inf: the code].
+func (e *Emulator) chargeUpload(w http.ResponseWriter, ri reqInfo, mb *mailbox, n int) bool {
+	now := time.Now()
+	e.limMu.Lock()
+	if now.Sub(mb.uploadStart) >= e.limits.UploadWindow {
+		mb.uploadStart, mb.uploadBytes = now, 0
+	}
+	if mb.uploadBytes+int64(n) > e.limits.UploadBytes {
+		wait := mb.uploadStart.Add(e.limits.UploadWindow).Sub(now)
+		e.limMu.Unlock()
+		e.throttled(w, ri, 429, "TooManyRequests", "Please retry again later.", wait)
+		return false
+	}
+	mb.uploadBytes += int64(n)
+	e.limMu.Unlock()
+	return true
 }
 
 func errIrresolvable() *apiError {

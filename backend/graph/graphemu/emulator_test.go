@@ -744,6 +744,16 @@ func TestThrottling(t *testing.T) {
 		t.Errorf("over budget: %d %s", r.status, r.body)
 	}
 
+	// The upload budget.
+	e3 := newEnv(t, graphemu.Options{Limits: graphemu.Limits{UploadBytes: 100, UploadWindow: time.Hour}})
+	big := map[string]any{"personalNotes": strings.Repeat("x", 60)}
+	if r := e3.do("POST", "/me/contacts", big); r.status != 201 {
+		t.Errorf("first upload: %d", r.status)
+	}
+	if r := e3.do("POST", "/me/contacts", big); r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Errorf("over upload budget: %d %v", r.status, r.header)
+	}
+
 	// Injected faults.
 	e.emu.SetFaults(graphemu.Faults{UnavailableRate: 1})
 	if r := e.do("GET", "/me/contacts", nil); r.status != 503 || r.header.Get("Retry-After") != "1" {

@@ -232,6 +232,9 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, gpath stri
 			c.fail(errf(413, "ErrorRequestEntityTooLarge", "The request body exceeds the maximum of %d bytes.", e.limits.MaxPhotoBytes))
 			return op
 		}
+		if r.Method != http.MethodDelete && !e.chargeUpload(w, ri, mb, len(body)) {
+			return op
+		}
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()

@@ -67,6 +67,8 @@ type mailbox struct {
 	inflight    int
 	windowStart time.Time
 	windowCount int
+	uploadStart time.Time
+	uploadBytes int64
 }
 
 func newMailbox() *mailbox {
