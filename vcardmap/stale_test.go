@@ -194,3 +194,30 @@ func TestGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleNeverSwapsExtrasIn: when Graph's value of a slot changed and the
+// card also carries extras of the same kind, the served card still maps
+// Graph's value (not an extra) back into Graph on the next PUT.
+func TestStaleNeverSwapsExtrasIn(t *testing.T) {
+	m, err := Parse(vcf("FN:x", "NOTE:first", "NOTE:second",
+		"EMAIL:1@x", "EMAIL:2@x", "EMAIL:3@x", "EMAIL:4@x", "TEL;TYPE=cell:1", "TEL;TYPE=cell:2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Contact.PersonalNotes = "edited"
+	m.Contact.EmailAddresses = m.Contact.EmailAddresses[1:]
+	m.Contact.MobilePhone = "9"
+	out, err := Render(m, "3.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := back.Contact
+	if c.PersonalNotes != "edited" || c.MobilePhone != "9" || len(c.EmailAddresses) != 3 ||
+		c.EmailAddresses[0].Address != "2@x" || c.EmailAddresses[2].Address != "4@x" {
+		t.Errorf("served card maps back to %+v\n%s", c, out)
+	}
+}

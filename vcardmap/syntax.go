@@ -214,7 +214,11 @@ func cutValue(l string) (head, value string, ok bool) {
 	for i := 0; i < len(l); i++ {
 		switch l[i] {
 		case '"':
-			q = !q
+			// Only a quote opening a parameter value (after '=' or ',')
+			// starts a quoted string; a stray one inside a value is data.
+			if q || i > 0 && (l[i-1] == '=' || l[i-1] == ',') {
+				q = !q
+			}
 		case ':':
 			if !q {
 				return l[:i], l[i+1:], true

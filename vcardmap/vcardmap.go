@@ -733,7 +733,11 @@ func Render(m *Mapped, version string) ([]byte, error) {
 	for _, p := range pending {
 		body = append(body, appleForm(p, newGroup())...)
 	}
-	var head []*property // FN and N lead the card when rendered by default
+	// Graph's own values rendered by default come before the records, so
+	// that when a card also carries an extra of the same kind (a second
+	// NOTE, a 4th EMAIL, another cell phone), parsing the served card maps
+	// Graph's value first again and never swaps an extra into Graph.
+	var head, defaults []*property
 	for _, slot := range slotOrder {
 		n := slotCount(c, m.Photo, slot)
 		if n == 0 && (slot == "fn" || slot == "n" && fam == 3) {
@@ -747,10 +751,10 @@ func Render(m *Mapped, version string) ([]byte, error) {
 				head = append(head, defaultProps(c, m.Photo, slot, i, fam, newGroup)...)
 				continue
 			}
-			body = append(body, defaultProps(c, m.Photo, slot, i, fam, newGroup)...)
+			defaults = append(defaults, defaultProps(c, m.Photo, slot, i, fam, newGroup)...)
 		}
 	}
-	body = append(head, body...)
+	body = append(append(head, defaults...), body...)
 	if overrideKind {
 		kn, mn := "X-ADDRESSBOOKSERVER-KIND", "X-ADDRESSBOOKSERVER-MEMBER"
 		if fam == 4 {
