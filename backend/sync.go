@@ -71,7 +71,13 @@ func (b *Backend) snapshot(ctx context.Context, bk *book) (*snapshot, error) {
 		return nil, storeErr("members", err)
 	}
 	s := newSnapshot(members)
-	b.cache.Set(ck, s, cache.DefaultExpiration)
+	// Add, not Set: a write that finished while we read the store has
+	// published a newer snapshot, which must win.
+	if err := b.cache.Add(ck, s, cache.DefaultExpiration); err != nil {
+		if v, ok := b.cache.Get(ck); ok {
+			return v.(*snapshot), nil
+		}
+	}
 	return s, nil
 }
 
