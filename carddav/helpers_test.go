@@ -214,7 +214,7 @@ func (r *msResp) ok(t *testing.T, ns, local string) anyElement {
 }
 
 // fixtureBody reads testdata/<name> and fills its placeholders.
-func fixtureBody(t *testing.T, name string, repl ...string) string {
+func fixtureBody(t testing.TB, name string, repl ...string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

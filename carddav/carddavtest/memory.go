@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,7 +250,22 @@ func (b *Backend) ListObjects(ctx context.Context, slug string) ([]carddav.Objec
 	return out, nil
 }
 
-var versionLine = regexp.MustCompile(`(?mi)^VERSION:[^\r\n]*`)
+// withVersion rewrites a card's VERSION line.
+func withVersion(card []byte, version string) []byte {
+	i := bytes.Index(card, []byte("\nVERSION:"))
+	if i < 0 {
+		return bytes.Clone(card)
+	}
+	start := i + len("\nVERSION:")
+	end := start + bytes.IndexAny(card[start:], "\r\n")
+	if end < start {
+		end = len(card)
+	}
+	out := make([]byte, 0, len(card)+4)
+	out = append(out, card[:start]...)
+	out = append(out, version...)
+	return append(out, card[end:]...)
+}
 
 // GetObjects returns the named objects. The double does not convert
 // between vCard versions: it rewrites the VERSION line, which is enough
@@ -275,7 +289,7 @@ func (b *Backend) GetObjects(ctx context.Context, slug string, names []string, v
 		if !ok {
 			continue
 		}
-		card := versionLine.ReplaceAll(o.card, []byte("VERSION:"+version))
+		card := withVersion(o.card, version)
 		out = append(out, carddav.Object{
 			ObjectInfo: carddav.ObjectInfo{Name: name, ETag: o.etag, ModTime: o.modTime},
 			Card:       card,
