@@ -42,10 +42,10 @@ func (s *session) mkcol(w http.ResponseWriter, t target) error {
 						return &PreconditionError{Status: http.StatusForbidden, Condition: validResourceType}
 					}
 				case propDisplayName:
-					v := p.Text
+					v := strings.TrimSpace(p.Text)
 					props.DisplayName = &v
 				case propDescription:
-					v := p.Text
+					v := strings.TrimSpace(p.Text)
 					props.Description = &v
 				}
 				// Other properties (colours, push topics) are not kept.
