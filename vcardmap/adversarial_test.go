@@ -65,3 +65,29 @@ func TestAdversarialRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+func TestPhoneticNames(t *testing.T) {
+	in := []byte("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:山田太郎\r\nN;ALTID=1;LANGUAGE=ja:山田;太郎;;;\r\n" +
+		"N;ALTID=1;PHONETIC=x-kana;LANGUAGE=ja:やまだ;たろう;;;\r\nORG;SORT-AS=Sanpuru:サンプル\r\n" +
+		"ORG;PHONETIC=x-kana:さんぷる\r\nEND:VCARD\r\n")
+	m, err := Parse(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Contact
+	if c.Surname != "山田" || c.YomiSurname != "やまだ" || c.YomiGivenName != "たろう" || c.CompanyName != "サンプル" || c.YomiCompanyName != "さんぷる" {
+		t.Fatalf("got %+v", c)
+	}
+	out, err := Render(m, "4.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, diff := Equivalent(in, out); !ok {
+		t.Errorf("%s\n%s", diff, out)
+	}
+	m.Contact.YomiSurname = "ヤマダ" // edited in Outlook: served as X-PHONETIC-*
+	l := servedLines(t, m, "4.0")
+	if !hasLine(l, "X-PHONETIC-LAST-NAME:ヤマダ") || !hasLine(l, "X-PHONETIC-FIRST-NAME:たろう") || anyLine(l, "PHONETIC=x-kana:やまだ") {
+		t.Errorf("stale phonetic N: %q", l)
+	}
+}

@@ -16,6 +16,7 @@
 //	ORG company;department                       companyName, department
 //	TITLE / ROLE                                 jobTitle / profession
 //	X-PHONETIC-FIRST-NAME / -LAST-NAME / -ORG    yomiGivenName / yomiSurname / yomiCompanyName
+//	    (also RFC 9554 N;PHONETIC=… sur;given and ORG;PHONETIC=…; SORT-AS stays a parameter)
 //	EMAIL (first 3, in order)                    emailAddresses[].address (X-MS-NAME param: .name)
 //	TEL cell|iphone|mobile (first)               mobilePhone
 //	TEL work|voice|untyped (first 2)             businessPhones

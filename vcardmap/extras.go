@@ -118,6 +118,9 @@ func decodeExtras(s string) (*extras, error) {
 }
 
 func knownSlot(s string) bool {
+	if s == "yn" { // template-only: never rendered by default
+		return true
+	}
 	for _, o := range slotOrder {
 		if o == s {
 			return true

@@ -136,6 +136,8 @@ func fingerprint(c *graph.Contact, ph *graph.Photo, slot string) string {
 		parts = []string{c.Surname, c.GivenName, c.MiddleName, c.Title, c.Generation}
 	case "org":
 		parts = []string{c.CompanyName, c.Department}
+	case "yn":
+		parts = []string{c.YomiSurname, c.YomiGivenName}
 	case "email":
 		for _, e := range c.EmailAddresses {
 			parts = append(parts, e.Address)

@@ -141,6 +141,15 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 	}
 	switch name {
 	case "N":
+		if p.hasParam("PHONETIC") { // RFC 9554 phonetic name: the yomi fields
+			if !free("ysur") || !free("ygiven") {
+				return "", nil
+			}
+			comps := append(components(p.Value), "")
+			c.YomiSurname, c.YomiGivenName = comps[0], comps[1]
+			used["ysur"], used["ygiven"] = 1, 1
+			return "yn", nil
+		}
 		if !free("n") {
 			return "", nil
 		}
@@ -151,6 +160,13 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 		c.Surname, c.GivenName, c.MiddleName, c.Title, c.Generation = comps[0], comps[1], comps[2], comps[3], comps[4]
 		return "n", nil
 	case "ORG":
+		if p.hasParam("PHONETIC") {
+			if !free("yorg") {
+				return "", nil
+			}
+			c.YomiCompanyName = components(p.Value)[0]
+			return "yorg", nil
+		}
 		if !free("org") {
 			return "", nil
 		}
@@ -460,6 +476,8 @@ func renderSlot(t *property, slot string, idx int, c *graph.Contact, ph *graph.P
 		p.Value = joinStructured([]string{c.Surname, c.GivenName, c.MiddleName, c.Title, c.Generation}, 5)
 	case "org":
 		p.Value = joinStructured([]string{c.CompanyName, c.Department}, 1)
+	case "yn":
+		p.Value = joinStructured([]string{c.YomiSurname, c.YomiGivenName, "", "", ""}, 5)
 	case "nick":
 		p.Value = joinList(strings.Split(c.NickName, ","))
 	case "url":
@@ -714,6 +732,10 @@ func Render(m *Mapped, version string) ([]byte, error) {
 			covered[r.slot] = map[int]bool{}
 		}
 		covered[r.slot][r.idx] = true
+		if r.slot == "yn" { // one phonetic N carries both yomi name fields
+			covered["ysur"] = map[int]bool{0: true}
+			covered["ygiven"] = map[int]bool{0: true}
+		}
 		body = append(body, p)
 	}
 	for _, p := range body {
