@@ -34,8 +34,9 @@ func (s *session) mkcol(w http.ResponseWriter, t target) error {
 			if set.XMLName != davName("set") {
 				continue
 			}
-			for j := range set.child(davName("prop")).childrenOrNil() {
-				p := &set.child(davName("prop")).Children[j]
+			ps := set.child(davName("prop"))
+			for j := range ps.childrenOrNil() {
+				p := &ps.Children[j]
 				switch p.XMLName {
 				case propResourceType:
 					if p.child(cardName("addressbook")) == nil {
