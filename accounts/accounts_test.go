@@ -446,3 +446,40 @@ func TestVerifyCacheRevokeRace(t *testing.T) {
 		t.Fatal("cache hit for another password")
 	}
 }
+
+// An access token Graph refused is not handed out again: the next Token
+// refreshes, though the refused one had not reached its stated expiry.
+func TestTokenSourceInvalidate(t *testing.T) {
+	const u = "megan@contoso.example"
+	auth := oauthemu.New(oauthemu.Options{AutoApproveUser: u})
+	cfg, tok := emuToken(t, auth, u)
+	r, _ := openTest(t, Options{OAuthConfig: func(Account) *oauth2.Config { return cfg }})
+	if err := r.Put(Account{User: u, Mailbox: u, Cloud: "global"}, tok); err != nil {
+		t.Fatal(err)
+	}
+	ts := r.TokenSource(u)
+	first, err := ts.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, ok := ts.(interface{ InvalidateToken(*oauth2.Token) })
+	if !ok {
+		t.Fatal("the token source does not implement graph.TokenInvalidator")
+	}
+	inv.InvalidateToken(&oauth2.Token{AccessToken: "some other token"})
+	if again, _ := ts.Token(); again.AccessToken != first.AccessToken {
+		t.Fatal("invalidating another token dropped the cached one")
+	}
+	auth.ExpireAccessTokens(u)
+	inv.InvalidateToken(first)
+	second, err := ts.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.AccessToken == first.AccessToken {
+		t.Fatal("the refused access token was handed out again")
+	}
+	if _, err := auth.Validate(second.AccessToken); err != nil {
+		t.Fatalf("new access token: %v", err)
+	}
+}

@@ -86,3 +86,15 @@ func (s *persistingSource) Token() (*oauth2.Token, error) {
 	s.tok = tok
 	return tok, nil
 }
+
+// InvalidateToken drops t if it is the cached access token, so the next
+// Token refreshes. The Graph client calls it after a 401 (it implements
+// graph.TokenInvalidator): an access token revoked or expired early at
+// Microsoft must not be handed out again until its stated expiry.
+func (s *persistingSource) InvalidateToken(t *oauth2.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t != nil && s.tok != nil && s.tok.AccessToken == t.AccessToken {
+		s.tok = nil
+	}
+}
