@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"net"
 	"net/http"
 	"os"
@@ -30,11 +31,16 @@ func requireTool(t *testing.T, name string) string {
 	return p
 }
 
-// startTestServer runs the whole gateway on its embedded default on a
-// loopback port and returns it, its URL and a stop function (also run at
-// cleanup; calling it twice is harmless).
+// startTestServer runs the whole gateway on a loopback port — on its
+// embedded default unless cfg says otherwise — and returns it, its URL and a
+// stop function (also run at cleanup; calling it twice is harmless). Fields
+// cfg leaves zero take serve's flag defaults.
 func startTestServer(t *testing.T, cfg serveConfig) (*server, string, func()) {
 	t.Helper()
+	var def serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	def.flags(fs)
+	must(t, fs.Parse(nil))
 	if cfg.data == "" {
 		cfg.data = t.TempDir()
 	}
@@ -45,18 +51,26 @@ func startTestServer(t *testing.T, cfg serveConfig) (*server, string, func()) {
 		cfg.demoPassword = "secret-pw"
 	}
 	if cfg.demoMailbox == "" {
-		cfg.demoMailbox = "demo@contoso.example"
+		cfg.demoMailbox = def.demoMailbox
+	}
+	if cfg.tenant == "" {
+		cfg.tenant = def.tenant
+	}
+	if cfg.cloud == "" {
+		cfg.cloud = def.cloud
 	}
 	cfg.emulatorListen = "127.0.0.1:0"
 	if cfg.refreshInterval == 0 {
 		cfg.refreshInterval = time.Millisecond // every read asks Graph for changes
 	}
-	srv, err := newServer(context.Background(), cfg, newLogger("warn"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg.listen = ln.Addr().String()
+	srv, err := newServer(context.Background(), cfg, newLogger("warn"))
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: srv.handler}

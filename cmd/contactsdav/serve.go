@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base32"
 	"errors"
 	"flag"
@@ -47,7 +48,27 @@ type serveConfig struct {
 	refreshInterval time.Duration
 	emulatorListen  string
 	logLevel        string
+
+	// Real Microsoft accounts (accounts mode): on when a client id or a
+	// sign-in authority is given.
+	clientID, clientSecret string
+	tenant, cloud          string
+	loginURL               string
+	keyFile                string
+	publicURL              string
+	appOnly                bool
+	allowUsers             string
+
+	// TLS.
+	tlsCert, tlsKey string
+	tlsSelfSigned   string
+	acmeHosts       string
+	acmeEmail       string
 }
+
+// accountsMode reports whether serve fronts real accounts rather than the
+// embedded default's demo account.
+func (c *serveConfig) accountsMode() bool { return c.clientID != "" || c.loginURL != "" }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", envOr("CONTACTSDAV_LISTEN", "127.0.0.1:8080"), "address to serve CardDAV on")
@@ -61,6 +82,22 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.refreshInterval, "refresh-interval", 30*time.Second, "how long reads are served from cache before Graph is asked for changes")
 	fs.StringVar(&c.emulatorListen, "emulator-listen", "127.0.0.1:0", "loopback address of the embedded Graph emulator")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+
+	fs.StringVar(&c.clientID, "client-id", os.Getenv(clientIDEnv), "application (client) ID of the Entra ID app registration; turns on accounts mode ($"+clientIDEnv+")")
+	fs.StringVar(&c.clientSecret, "client-secret", os.Getenv("CONTACTSDAV_CLIENT_SECRET"), "client secret of a confidential app registration; needed by --app-only ($CONTACTSDAV_CLIENT_SECRET)")
+	fs.StringVar(&c.tenant, "tenant", "common", "Microsoft tenant: common, organizations, consumers or a directory ID (a directory ID for --app-only)")
+	fs.StringVar(&c.cloud, "cloud", "global", "national cloud: global, usgov, usdod or china")
+	fs.StringVar(&c.loginURL, "login-url", "", "sign-in authority root instead of the cloud's (e.g. a `contactsdav emulate` URL); turns on accounts mode")
+	fs.StringVar(&c.keyFile, "key-file", "", "file with the key that encrypts tokens at rest (default DATA/"+accountsKeyName+"; $"+keyEnv+" wins)")
+	fs.StringVar(&c.publicURL, "public-url", "", "external origin of this server for the sign-in page and profiles, e.g. https://dav.example.org (default from --listen)")
+	fs.BoolVar(&c.appOnly, "app-only", false, "organisation mode: reach mailboxes with application permissions (client credentials, /users/{upn}); people still sign in once on /login to get app passwords")
+	fs.StringVar(&c.allowUsers, "allow-users", "", "comma-separated sign-in names or @domains allowed to sign in (default: anyone the tenant lets in)")
+
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM, with chain)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS key file (PEM)")
+	fs.StringVar(&c.tlsSelfSigned, "tls-self-signed", "", "comma-separated host names: serve TLS with a local CA and certificate kept in DATA/tls (CA at DATA/tls/CA.pem)")
+	fs.StringVar(&c.acmeHosts, "acme", "", "comma-separated public host names: get certificates from Let's Encrypt (TLS-ALPN-01 on this listener)")
+	fs.StringVar(&c.acmeEmail, "acme-email", "", "contact e-mail for the ACME account")
 }
 
 func envOr(name, def string) string {
@@ -92,8 +129,15 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	url := "http://" + ln.Addr().String() + "/"
-	fmt.Printf("contactsdav: CardDAV at %s\n  user:     %s\n  password: %s\n", url, cfg.demoUser, srv.demoPassword)
+	scheme := "http"
+	if srv.tls != nil {
+		scheme, ln = "https", tls.NewListener(ln, srv.tls)
+	}
+	if srv.publicURL != "" {
+		fmt.Printf("contactsdav: CardDAV at %s/ (accounts mode)\n  sign in at %s/login to get a user name and app password\n", srv.publicURL, srv.publicURL)
+	} else {
+		fmt.Printf("contactsdav: CardDAV at %s://%s/\n  user:     %s\n  password: %s\n", scheme, ln.Addr(), cfg.demoUser, srv.demoPassword)
+	}
 	if srv.emulatorURL != "" {
 		fmt.Printf("  Graph emulator at %s (mailbox %s)\n", srv.emulatorURL, cfg.demoMailbox)
 	}
@@ -131,6 +175,8 @@ func newLogger(level string) *slog.Logger {
 // the embedded default, the Graph emulator on a loopback port.
 type server struct {
 	handler      http.Handler
+	tls          *tls.Config // nil: plain HTTP
+	publicURL    string      // set in accounts mode
 	demoPassword string
 	emulatorURL  string
 	emu          *graphemu.Emulator // the embedded emulator; nil with --graph-url
@@ -164,9 +210,71 @@ func newServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (srv *
 	}
 	srv.closers = append(srv.closers, st.Close)
 
-	graphBase, tokens, httpClient := strings.TrimSuffix(cfg.graphURL, "/"), oauth2.TokenSource(nil), http.DefaultClient
-	if graphBase == "" {
-		emu, base, closeEmu, err := startEmulator(cfg, logger)
+	var caPEM []byte
+	if srv.tls, caPEM, err = tlsConfig(cfg); err != nil {
+		return nil, err
+	}
+
+	shared := sharedDeps{
+		store:   st,
+		cache:   cache.New(cache.NoExpiration, 10*time.Minute),
+		metrics: graph.NewMetrics(reg),
+		refresh: cfg.refreshInterval,
+		logger:  logger,
+	}
+	mux := http.NewServeMux()
+	var auth carddav.Authenticator
+	if cfg.accountsMode() {
+		auth, err = srv.setupAccounts(cfg, shared, caPEM, mux)
+	} else {
+		auth, err = srv.setupDemo(cfg, shared)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	mux.Handle("/", carddav.NewHandler(carddav.Options{Auth: auth, Logger: logger, Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv.handler = mux
+	return srv, nil
+}
+
+// sharedDeps are what every user's Backend shares.
+type sharedDeps struct {
+	store   store.Store
+	cache   *cache.Cache
+	metrics *graph.Metrics
+	refresh time.Duration
+	logger  *slog.Logger
+}
+
+// newBackend builds one user's Backend on a Graph client.
+func (d sharedDeps) newBackend(user string, gopts graph.Options) (*backend.Backend, error) {
+	gopts.Metrics, gopts.Logger = d.metrics, d.logger
+	client, err := graph.New(gopts)
+	if err != nil {
+		return nil, err
+	}
+	return backend.New(backend.Options{
+		User:            user,
+		API:             client,
+		Store:           d.store,
+		Cache:           d.cache,
+		RefreshInterval: d.refresh,
+		Logger:          d.logger,
+	})
+}
+
+// setupDemo wires the embedded default: one demo account on the embedded
+// emulator, or on an external Graph given by URL and token.
+func (srv *server) setupDemo(cfg serveConfig, d sharedDeps) (carddav.Authenticator, error) {
+	gopts := graph.Options{BaseURL: strings.TrimSuffix(cfg.graphURL, "/")}
+	if gopts.BaseURL == "" {
+		emu, base, closeEmu, err := startEmulator(cfg, d.logger)
 		if err != nil {
 			return nil, err
 		}
@@ -175,51 +283,26 @@ func newServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (srv *
 		// The gateway reaches its embedded emulator in-process at a fixed
 		// origin: the delta links it keeps name that origin, so they stay
 		// valid across restarts, whatever port the loopback listener gets.
-		graphBase = embeddedGraphOrigin + "/v1.0"
-		httpClient = &http.Client{Transport: handlerTransport{emu}}
-		tokens = oauth2.ReuseTokenSource(nil, emulatorTokens{emu: emu, upn: cfg.demoMailbox})
+		gopts.BaseURL = embeddedGraphOrigin + "/v1.0"
+		gopts.HTTPClient = &http.Client{Transport: handlerTransport{emu}}
+		gopts.TokenSource = oauth2.ReuseTokenSource(nil, emulatorTokens{emu: emu, upn: cfg.demoMailbox})
 	} else {
 		if cfg.graphToken == "" {
-			return nil, errors.New("--graph-url needs a bearer token (--graph-token or CONTACTSDAV_GRAPH_TOKEN)")
+			return nil, errors.New("--graph-url needs a bearer token (--graph-token or CONTACTSDAV_GRAPH_TOKEN), or accounts mode (--client-id / --login-url)")
 		}
-		tokens = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cfg.graphToken, TokenType: "Bearer"})
+		gopts.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cfg.graphToken, TokenType: "Bearer"})
 	}
-
-	metrics := graph.NewMetrics(reg)
-	client, err := graph.New(graph.Options{BaseURL: graphBase, TokenSource: tokens, HTTPClient: httpClient, Logger: logger, Metrics: metrics})
+	be, err := d.newBackend(cfg.demoUser, gopts)
 	if err != nil {
 		return nil, err
 	}
-	be, err := backend.New(backend.Options{
-		User:            cfg.demoUser,
-		API:             client,
-		Store:           st,
-		Cache:           cache.New(cache.NoExpiration, 10*time.Minute),
-		RefreshInterval: cfg.refreshInterval,
-		Logger:          logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-
 	srv.demoPassword = cfg.demoPassword
 	if srv.demoPassword == "" {
 		if srv.demoPassword, err = demoPassword(cfg.data); err != nil {
 			return nil, err
 		}
 	}
-	auth := &demoAuth{user: cfg.demoUser, password: srv.demoPassword, backend: be}
-
-	dav := carddav.NewHandler(carddav.Options{Auth: auth, Logger: logger, Registry: reg})
-	mux := http.NewServeMux()
-	mux.Handle("/", dav)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv.handler = mux
-	return srv, nil
+	return &demoAuth{user: cfg.demoUser, password: srv.demoPassword, backend: be}, nil
 }
 
 // startEmulator runs the built-in Graph emulator on a loopback listener with
