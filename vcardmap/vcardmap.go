@@ -22,7 +22,8 @@ type Mapped struct {
 	// Kind is the card's KIND or X-ADDRESSBOOKSERVER-KIND, lower-cased
 	// ("group" for a group card), "" when absent. Parse sets it from the
 	// card; on Render a non-empty Kind or Members that differs from what
-	// Extras records replaces it (so the backend may project membership).
+	// Extras records replaces it (so the backend may project membership:
+	// set both, since Members then replaces the recorded list whole).
 	Kind string
 	// Members are the MEMBER / X-ADDRESSBOOKSERVER-MEMBER values verbatim
 	// (usually "urn:uuid:<UID>"), in order.
@@ -109,7 +110,8 @@ func Parse(data []byte) (*Mapped, error) {
 		} else {
 			r.p = t
 			// Only scalar slots may rely on the default rendering: in a list
-			// slot a default would move to the end and reorder the list.
+			// slot a default would move ahead of the slot's other templates
+			// and reorder the list.
 			if _, list := slotLimit[r.slot]; t.Group == "" && !list && r.slot != "child" {
 				def := defaultProps(&m.Contact, m.Photo, r.slot, r.idx, fam, nil)
 				if len(def) == 1 && contentLine(def[0]) == contentLine(rendered) {
