@@ -99,6 +99,11 @@ type Limits struct {
 	MaxPhotoBytes     int           // largest photo upload (default 4 MiB)
 	UploadBytes       int64         // bytes of POST/PATCH/PUT bodies per mailbox per UploadWindow (default 150 MB), else 429
 	UploadWindow      time.Duration // default 5 minutes
+	// NamedProps is the mailbox's quota of distinct named extended
+	// properties ("{GUID} Name x"); a write that would exceed it fails as
+	// MapiExceptionNamedPropsQuotaExceeded. Default 16384, Exchange's
+	// default quota [inf].
+	NamedProps int
 }
 
 // Emulator is the Graph contacts service. It is an http.Handler.
@@ -150,6 +155,9 @@ func New(opts Options) (*Emulator, error) {
 	}
 	if l.UploadWindow <= 0 {
 		l.UploadWindow = 5 * time.Minute
+	}
+	if l.NamedProps <= 0 {
+		l.NamedProps = 16384
 	}
 	auth := opts.Authority
 	if auth == nil {
@@ -265,6 +273,20 @@ func (e *Emulator) Counts() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// NamedProperties returns the distinct named extended properties
+// ("{GUID} name", lower-cased) ever written in the mailbox, in first-use
+// order: each uses a slot of the mailbox's named-property table for good,
+// so a client should use few.
+func (e *Emulator) NamedProperties(upn string) []string {
+	mb, _ := e.mailbox(upn, false)
+	if mb == nil {
+		return nil
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	return append([]string(nil), mb.meta.Named...)
 }
 
 // ImmutableIDRequests returns how many mailbox requests carried

@@ -846,6 +846,28 @@ func TestDistListsShortenPages(t *testing.T) {
 	}
 }
 
+func TestNamedPropertyQuota(t *testing.T) {
+	e := newEnv(t, graphemu.Options{Limits: graphemu.Limits{NamedProps: 2}})
+	ep := func(name string) map[string]any {
+		return map[string]any{"singleValueExtendedProperties": []any{
+			map[string]any{"id": "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name " + name, "value": "v"},
+			map[string]any{"id": "String 0x3A24", "value": "proptags do not count"},
+		}}
+	}
+	tests := []struct {
+		name   string
+		status int
+	}{{"a", 201}, {"A", 201}, {"b", 201}, {"c", 500}, {"a", 201}}
+	for _, tt := range tests {
+		if r := e.do("POST", "/me/contacts", ep(tt.name)); r.status != tt.status {
+			t.Errorf("name %s: %d %s", tt.name, r.status, r.body)
+		}
+	}
+	if got := e.emu.NamedProperties(upn); len(got) != 2 || got[0] != "{66f5a359-4659-4830-9070-00047ec6ac6e} a" {
+		t.Errorf("NamedProperties = %v", got)
+	}
+}
+
 func TestSeed(t *testing.T) {
 	e := newEnv(t, graphemu.Options{})
 	for i := 0; i < 2; i++ { // the second call is a no-op

@@ -746,6 +746,10 @@ func (c *call) createContact(f *folder, body []byte) {
 	// A parentFolderId in a POST body is ignored: the folder is the one in
 	// the path [inf].
 	mb := c.mb
+	if aerr := c.useNamed(w); aerr != nil {
+		c.fail(aerr)
+		return
+	}
 	seq := mb.next()
 	now := time.Now().UTC()
 	ct := &contact{ID: newImmutableID(), RegID: newItemID(), Folder: f.ID, Props: map[string]json.RawMessage{}, Created: now, Modified: now,
@@ -757,6 +761,37 @@ func (c *call) createContact(f *folder, body []byte) {
 	}
 	// Extended properties sent in the POST body are stored but not echoed [doc].
 	c.writeContact(201, ct, nil, false, nil)
+}
+
+// useNamed records the named properties a write uses, refusing it when they
+// would overflow the mailbox's quota. The failure's status and code are
+// [inf]; the MAPI exception name is what Exchange reports.
+func (c *call) useNamed(w *contactWrite) *apiError {
+	mb := c.mb
+	known := make(map[string]bool, len(mb.meta.Named))
+	for _, n := range mb.meta.Named {
+		known[n] = true
+	}
+	var fresh []string
+	for _, ep := range w.ext {
+		parts := strings.Fields(ep.ID)
+		if len(parts) < 4 || !strings.EqualFold(parts[2], "Name") {
+			continue
+		}
+		key := strings.ToLower(parts[1] + " " + strings.Join(parts[3:], " "))
+		if !known[key] {
+			known[key] = true
+			fresh = append(fresh, key)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if len(mb.meta.Named)+len(fresh) > c.e.limits.NamedProps {
+		return errf(500, "ErrorInternalServerError", "MapiExceptionNamedPropsQuotaExceeded: the mailbox's named-property quota of %d is used up.", c.e.limits.NamedProps)
+	}
+	mb.meta.Named = append(mb.meta.Named, fresh...) // saved with the write
+	return nil
 }
 
 func (c *call) getContact(ct *contact) {
@@ -785,6 +820,10 @@ func (c *call) updateContact(ct *contact, body []byte) {
 		return
 	}
 	mb := c.mb
+	if aerr := c.useNamed(w); aerr != nil {
+		c.fail(aerr)
+		return
+	}
 	var ops []op
 	seq := mb.next()
 	if w.parentID != nil && *w.parentID != ct.Folder {

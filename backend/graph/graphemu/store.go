@@ -27,6 +27,8 @@ type mailboxMeta struct {
 	Seq         uint64 `json:"seq"`    // last change sequence number in the mailbox
 	DeltaGen    uint64 `json:"deltaGen"`
 	Seeded      bool   `json:"seeded,omitempty"` // Seed ran once
+	// Named lists the named properties ever used, "{guid} name" lower-cased.
+	Named []string `json:"named,omitempty"`
 }
 
 // folder is a contact folder. The default folder is one too.
