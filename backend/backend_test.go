@@ -430,6 +430,25 @@ func TestPutConflictWithOutlookEdit(t *testing.T) {
 	}
 }
 
+func TestTransient412Retried(t *testing.T) {
+	e := newEnv(t)
+	r := e.put("default", "a.vcf", vcard("ua", "A", "a@example.com"), carddav.Conditions{})
+	e.api.setFailOnce("UpdateContact", fmt.Errorf("fake: %w", graph.ErrPreconditionFailed))
+	e.api.resetCounts()
+	r2, err := e.b.PutObject(e.ctx, "default", "a.vcf", vcard("ua", "A2", "a@example.com"), carddav.Conditions{IfMatch: webdav.ConditionalMatch(r.ETag)})
+	if err != nil {
+		t.Fatalf("PUT over a transient 412: %v", err)
+	}
+	if e.api.count("UpdateContact") != 2 || r2.ETag == r.ETag {
+		t.Errorf("calls %v, ETag %s → %s", e.api.calls, r.ETag, r2.ETag)
+	}
+	e.api.setFailOnce("DeleteContact", fmt.Errorf("fake: %w", graph.ErrPreconditionFailed))
+	e.must(e.b.DeleteObject(e.ctx, "default", "a.vcf", webdav.ConditionalMatch(r2.ETag)))
+	if len(e.api.contacts) != 0 {
+		t.Errorf("contact not deleted after a transient 412")
+	}
+}
+
 // mustID returns the Graph id of a member.
 func (b *Backend) mustID(t *testing.T, slug, name string) string {
 	t.Helper()

@@ -33,6 +33,8 @@ type fakeAPI struct {
 	deltaGate chan struct{}
 	// fail makes the named operation fail with the error.
 	fail map[string]error
+	// failOnce makes the next call of the named operation fail.
+	failOnce map[string]error
 }
 
 type fakeContact struct {
@@ -55,11 +57,16 @@ func newFakeAPI() *fakeAPI {
 		contacts: map[string]*fakeContact{},
 		calls:    map[string]int{},
 		fail:     map[string]error{},
+		failOnce: map[string]error{},
 	}
 }
 
 func (f *fakeAPI) call(op string) error {
 	f.calls[op]++
+	if err := f.failOnce[op]; err != nil {
+		delete(f.failOnce, op)
+		return err
+	}
 	return f.fail[op]
 }
 
@@ -81,6 +88,12 @@ func (f *fakeAPI) resetCounts() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = map[string]int{}
+}
+
+func (f *fakeAPI) setFailOnce(op string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failOnce[op] = err
 }
 
 func (f *fakeAPI) setFail(op string, err error) {

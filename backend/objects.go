@@ -378,6 +378,11 @@ func (b *Backend) update(ctx context.Context, bk *book, cur store.Member, m *vca
 		patch["singleValueExtendedProperties"] = props
 	}
 	updated, err := b.api.UpdateContact(ctx, bk.FolderID, cur.ID, patch, graphIfMatch(old))
+	if errors.Is(err, graph.ErrPreconditionFailed) && b.unchanged(ctx, bk, old) {
+		// Graph answers 412 now and then for no reason (research §1.4);
+		// the contact is as we read it, so the PATCH is still right.
+		updated, err = b.api.UpdateContact(ctx, bk.FolderID, cur.ID, patch, graphIfMatch(old))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -402,6 +407,13 @@ func (b *Backend) update(ctx context.Context, bk *book, cur store.Member, m *vca
 		return &final, err
 	}
 	return b.reread(ctx, bk, &final), nil
+}
+
+// unchanged reports whether Graph still holds c at its changeKey, telling a
+// transient 412 from a real conflict.
+func (b *Backend) unchanged(ctx context.Context, bk *book, c *graph.Contact) bool {
+	cur, err := b.api.GetContact(ctx, bk.FolderID, c.ID, graph.Query{Select: []string{"id", "changeKey"}})
+	return err == nil && c.ChangeKey != "" && cur.ChangeKey == c.ChangeKey
 }
 
 // samePhoto reports whether a contact's stored photo equals p, so an
@@ -445,7 +457,11 @@ func (b *Backend) DeleteObject(ctx context.Context, slug, name string, ifMatch w
 	if ifMatch.IsSet() && cur.ChangeKey != "" {
 		gm = `W/"` + cur.ChangeKey + `"`
 	}
-	if err := b.api.DeleteContact(ctx, bk.FolderID, cur.ID, gm); err != nil && !errors.Is(err, graph.ErrNotFound) {
+	err = b.api.DeleteContact(ctx, bk.FolderID, cur.ID, gm)
+	if errors.Is(err, graph.ErrPreconditionFailed) && b.unchanged(ctx, bk, &graph.Contact{ID: cur.ID, ChangeKey: cur.ChangeKey}) {
+		err = b.api.DeleteContact(ctx, bk.FolderID, cur.ID, gm)
+	}
+	if err != nil && !errors.Is(err, graph.ErrNotFound) {
 		return b.writeErr(ctx, bk, "delete contact", err)
 	}
 	if _, err := b.apply(ctx, bk, snap, store.Update{Delete: []string{name}}); err != nil {
