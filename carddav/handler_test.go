@@ -312,7 +312,7 @@ func TestPropfindModes(t *testing.T) {
 		{"propname", req{method: "PROPFIND", path: book, header: map[string]string{"Depth": "0"}, body: `<propfind xmlns="DAV:"><propname/></propfind>`},
 			207, 1, []string{"<CS:getctag/>", "<D:sync-token/>", "<C:supported-address-data/>"}, []string{"contactsdav.test"}},
 		{"object allprop", req{method: "PROPFIND", path: book + "a.vcf", header: map[string]string{"Depth": "0"}},
-			207, 1, []string{"<D:getetag>&#34;", "<D:getcontenttype>text/vcard; charset=utf-8</D:getcontenttype>", "<D:getlastmodified>", "<D:resourcetype/>"}, []string{"address-data"}},
+			207, 1, []string{`<D:getetag>"`, "<D:getcontenttype>text/vcard; charset=utf-8</D:getcontenttype>", "<D:getlastmodified>", "<D:resourcetype/>"}, []string{"address-data"}},
 		{"object address-data", req{method: "PROPFIND", path: book + "a.vcf", header: map[string]string{"Depth": "0"},
 			body: `<propfind xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav"><prop><C:address-data/><getcontentlength/></prop></propfind>`},
 			207, 1, []string{"BEGIN:VCARD", "<D:getcontentlength>"}, nil},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/emersion/go-webdav"
 )
@@ -254,7 +255,35 @@ func statusLine(code int) string {
 	return fmt.Sprintf("HTTP/1.1 %d %s", code, http.StatusText(code))
 }
 
+// escapeText escapes character data. CR is written as &#xD; so vCard line
+// ends survive XML's newline normalisation; quotes and LF stay literal, for
+// readable answers; characters XML cannot carry become U+FFFD.
 func escapeText(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/8)
+	for _, r := range s {
+		switch {
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '\r':
+			b.WriteString("&#xD;")
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0xFFFE || r == 0xFFFF:
+			b.WriteRune(utf8.RuneError)
+		default:
+			b.WriteRune(r) // an invalid byte arrives as, and stays, U+FFFD
+		}
+	}
+	return b.String()
+}
+
+// escapeAttr escapes an attribute value.
+func escapeAttr(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
@@ -282,7 +311,7 @@ func writeName(b *bytes.Buffer, n xml.Name, closing bool) {
 	}
 	b.WriteString("<" + prefix + n.Local)
 	if prefix == "X:" {
-		b.WriteString(` xmlns:X="` + escapeText(n.Space) + `"`)
+		b.WriteString(` xmlns:X="` + escapeAttr(n.Space) + `"`)
 	}
 }
 
