@@ -322,7 +322,7 @@ func (e *Emulator) mailbox(upn string, create bool) (*mailbox, error) {
 	local := upn[:strings.IndexByte(upn, '@')]
 	mb.meta = mailboxMeta{UPN: upn, UserID: newGUID(), DisplayName: local, DefaultID: newItemID(), RootID: newItemID()}
 	seq := mb.next()
-	def := &folder{ID: mb.meta.DefaultID, DisplayName: "Contacts", Parent: mb.meta.RootID, Seq: seq, Entered: seq, CreatedSeq: seq}
+	def := &folder{ID: mb.meta.DefaultID, DisplayName: "Contacts", Parent: mb.meta.RootID, Seq: seq, Entered: seq, CreatedSeq: seq, Modified: time.Now().UTC()}
 	mb.folders[def.ID] = def
 	if err := e.st.save(mb, putJSON(bFolders, def.ID, def)); err != nil {
 		return nil, err

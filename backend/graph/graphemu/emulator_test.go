@@ -868,6 +868,27 @@ func TestNamedPropertyQuota(t *testing.T) {
 	}
 }
 
+func TestFolderCommitTime(t *testing.T) {
+	e := newEnv(t, graphemu.Options{})
+	const q = "/me/contactFolders/contacts?$expand=singleValueExtendedProperties($filter=id eq 'SystemTime 0x670A')"
+	stamp := func() string {
+		t.Helper()
+		eps := e.do("GET", q, nil).json(t)["singleValueExtendedProperties"].([]any)
+		if len(eps) != 1 {
+			t.Fatalf("expanded %v", eps)
+		}
+		return eps[0].(map[string]any)["value"].(string)
+	}
+	s0 := stamp()
+	id := e.create("/me/contacts", map[string]any{"givenName": "T"})["id"].(string)
+	s1 := stamp()
+	e.do("DELETE", "/me/contacts/"+id, nil)
+	s2 := stamp()
+	if !(s0 < s1 && s1 < s2) || stamp() != s2 {
+		t.Errorf("commit times %s, %s, %s", s0, s1, s2)
+	}
+}
+
 func TestSeed(t *testing.T) {
 	e := newEnv(t, graphemu.Options{})
 	for i := 0; i < 2; i++ { // the second call is a no-op

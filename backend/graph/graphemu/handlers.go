@@ -313,7 +313,7 @@ func (c *call) dispatch(rt route, body []byte) {
 	case "folder":
 		switch m {
 		case "GET":
-			c.writeFolder(200, f)
+			c.getFolder(f)
 		case "PATCH":
 			c.updateFolder(f, body)
 		case "DELETE":
@@ -424,11 +424,61 @@ func (c *call) folderJSON(f *folder) folderOut {
 }
 
 func (c *call) writeFolder(status int, f *folder) {
+	c.writeFolderExt(status, f, nil, false)
+}
+
+func (c *call) writeFolderExt(status int, f *folder, ext []extProp, withExt bool) {
 	var b bytes.Buffer
 	b.WriteString(`{"@odata.context":`)
 	b.Write(mustJSON(c.base + "/$metadata#" + c.who + "/contactFolders/$entity"))
-	fmt.Fprintf(&b, `,"id":%s,"displayName":%s,"parentFolderId":%s}`, mustJSON(f.ID), mustJSON(f.DisplayName), mustJSON(f.Parent))
+	fmt.Fprintf(&b, `,"id":%s,"displayName":%s,"parentFolderId":%s`, mustJSON(f.ID), mustJSON(f.DisplayName), mustJSON(f.Parent))
+	if withExt {
+		if ext == nil {
+			ext = []extProp{}
+		}
+		b.WriteString(`,"singleValueExtendedProperties":`)
+		b.Write(mustJSON(ext))
+	}
+	b.WriteByte('}')
 	writeJSON(c.w, status, b.Bytes())
+}
+
+// getFolder answers GET of one folder. Its $expand models the two computed
+// MAPI properties DavMail reads as a cheap folder "ctag":
+// PR_LOCAL_COMMIT_TIME_MAX (SystemTime 0x670A), the time of the last change
+// to the folder's contents, and PR_LAST_MODIFICATION_TIME (SystemTime
+// 0x3008). Both are the same instant here, in .NET's round-trip format
+// [inf: the value format and 0x3008's exact meaning].
+func (c *call) getFolder(f *folder) {
+	exp, ef, aerr := parseExpand(c.r.URL.Query().Get("$expand"))
+	if aerr != nil {
+		c.fail(aerr)
+		return
+	}
+	if !exp {
+		c.writeFolder(200, f)
+		return
+	}
+	last := f.Modified
+	for _, ct := range c.mb.byFolder[f.ID] {
+		if ct.Modified.After(last) {
+			last = ct.Modified
+		}
+	}
+	for _, t := range c.mb.tombs {
+		if t.Folder == f.ID && t.At.After(last) {
+			last = t.At
+		}
+	}
+	v := last.UTC().Format("2006-01-02T15:04:05.0000000Z")
+	var ext []extProp
+	for _, ep := range []extProp{{ID: "SystemTime 0x3008", Value: v}, {ID: "SystemTime 0x670A", Value: v}} {
+		ep := ep
+		if ef == nil || ef.eval(&filterEnv{ep: &ep}) {
+			ext = append(ext, ep)
+		}
+	}
+	c.writeFolderExt(200, f, ext, true)
 }
 
 func (c *call) listFolders(parent *folder) {
@@ -595,7 +645,7 @@ func (c *call) createFolder(parent *folder, body []byte) {
 		return
 	}
 	seq := c.mb.next()
-	f := &folder{ID: newItemID(), DisplayName: *fb.DisplayName, Parent: parent.ID, Seq: seq, Entered: seq, CreatedSeq: seq}
+	f := &folder{ID: newItemID(), DisplayName: *fb.DisplayName, Parent: parent.ID, Seq: seq, Entered: seq, CreatedSeq: seq, Modified: time.Now().UTC()}
 	c.mb.folders[f.ID] = f
 	if !c.persist(putJSON(bFolders, f.ID, f)) {
 		return
@@ -652,7 +702,7 @@ func (c *call) updateFolder(f *folder, body []byte) {
 		return
 	}
 	f.DisplayName, f.Parent = name, parent
-	f.Seq = c.mb.next()
+	f.Seq, f.Modified = c.mb.next(), time.Now().UTC()
 	if !c.persist(putJSON(bFolders, f.ID, f)) {
 		return
 	}
@@ -687,7 +737,7 @@ func (c *call) deleteFolder(f *folder) {
 				ops = append(ops, del(bContacts, ct.ID))
 				continue
 			}
-			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: x.ID, Seq: mb.next(), Entered: ct.Entered}
+			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: x.ID, Seq: mb.next(), Entered: ct.Entered, At: time.Now().UTC()}
 			mb.tombs = append(mb.tombs, t)
 			mb.drop(ct)
 			ops = append(ops, del(bContacts, ct.ID), del(bPhotos, ct.ID), op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)})
@@ -695,7 +745,7 @@ func (c *call) deleteFolder(f *folder) {
 		delete(mb.byFolder, x.ID)
 		delete(mb.sorted, x.ID)
 		delete(mb.folders, x.ID)
-		t := tomb{ID: x.ID, Folder: x.Parent, Seq: mb.next(), Entered: x.Entered}
+		t := tomb{ID: x.ID, Folder: x.Parent, Seq: mb.next(), Entered: x.Entered, At: time.Now().UTC()}
 		mb.ftombs = append(mb.ftombs, t)
 		ops = append(ops, del(bFolders, x.ID), op{bucket: bFTombs, key: seqKey(t.Seq), val: mustJSON(t)})
 	}
@@ -834,7 +884,7 @@ func (c *call) updateContact(ct *contact, body []byte) {
 			return
 		}
 		if target.ID != ct.Folder {
-			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: ct.Folder, Seq: seq, Entered: ct.Entered}
+			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: ct.Folder, Seq: seq, Entered: ct.Entered, At: time.Now().UTC()}
 			mb.tombs = append(mb.tombs, t)
 			ops = append(ops, op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)})
 			mb.removeFromFolder(ct)
@@ -860,7 +910,7 @@ func (c *call) deleteContact(ct *contact) {
 		return
 	}
 	mb := c.mb
-	t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: ct.Folder, Seq: mb.next(), Entered: ct.Entered}
+	t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: ct.Folder, Seq: mb.next(), Entered: ct.Entered, At: time.Now().UTC()}
 	mb.tombs = append(mb.tombs, t)
 	mb.drop(ct)
 	if !c.persist(del(bContacts, ct.ID), del(bPhotos, ct.ID), op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)}) {

@@ -93,7 +93,7 @@ func (e *Emulator) Seed(upn string, n int) error {
 	{ // the nested folders
 		mk := func(name, parent string) string {
 			seq := mb.next()
-			f := &folder{ID: newItemID(), DisplayName: name, Parent: parent, Seq: seq, Entered: seq, CreatedSeq: seq}
+			f := &folder{ID: newItemID(), DisplayName: name, Parent: parent, Seq: seq, Entered: seq, CreatedSeq: seq, Modified: now}
 			mb.folders[f.ID] = f
 			ops = append(ops, putJSON(bFolders, f.ID, f))
 			return f.ID

@@ -33,22 +33,24 @@ type mailboxMeta struct {
 
 // folder is a contact folder. The default folder is one too.
 type folder struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"displayName"`
-	Parent      string `json:"parent"`
-	Seq         uint64 `json:"seq"`
-	Entered     uint64 `json:"entered"`
-	CreatedSeq  uint64 `json:"createdSeq"`
+	ID          string    `json:"id"`
+	DisplayName string    `json:"displayName"`
+	Parent      string    `json:"parent"`
+	Seq         uint64    `json:"seq"`
+	Entered     uint64    `json:"entered"`
+	CreatedSeq  uint64    `json:"createdSeq"`
+	Modified    time.Time `json:"modified,omitempty"` // created, renamed or moved
 }
 
 // tomb records that an item left a folder (deleted or moved out) at Seq,
 // having entered it at Entered, so delta can report it exactly once.
 type tomb struct {
-	ID      string `json:"id"`
-	RegID   string `json:"regId,omitempty"` // the regular id the item had in the folder
-	Folder  string `json:"folder"`
-	Seq     uint64 `json:"seq"`
-	Entered uint64 `json:"entered"`
+	ID      string    `json:"id"`
+	RegID   string    `json:"regId,omitempty"` // the regular id the item had in the folder
+	Folder  string    `json:"folder"`
+	Seq     uint64    `json:"seq"`
+	Entered uint64    `json:"entered"`
+	At      time.Time `json:"at,omitempty"`
 }
 
 // mailbox is one user's contacts store, fully in memory, written through to
