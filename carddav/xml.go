@@ -260,25 +260,43 @@ func statusLine(code int) string {
 // readable answers; characters XML cannot carry become U+FFFD.
 func escapeText(s string) string {
 	var b strings.Builder
-	b.Grow(len(s) + len(s)/8)
-	for _, r := range s {
+	last := 0 // s[last:i] is pending, needing no escape
+	for i := 0; i < len(s); {
+		c, size := s[i], 1
+		var esc string
 		switch {
-		case r == '&':
-			b.WriteString("&amp;")
-		case r == '<':
-			b.WriteString("&lt;")
-		case r == '>':
-			b.WriteString("&gt;")
-		case r == '\r':
-			b.WriteString("&#xD;")
-		case r == '\n' || r == '\t':
-			b.WriteRune(r)
-		case r < 0x20 || r == 0xFFFE || r == 0xFFFF:
-			b.WriteRune(utf8.RuneError)
-		default:
-			b.WriteRune(r) // an invalid byte arrives as, and stays, U+FFFD
+		case c == '&':
+			esc = "&amp;"
+		case c == '<':
+			esc = "&lt;"
+		case c == '>':
+			esc = "&gt;"
+		case c == '\r':
+			esc = "&#xD;"
+		case c == '\n' || c == '\t':
+		case c < 0x20:
+			esc = "\uFFFD"
+		case c >= utf8.RuneSelf:
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			if (r == utf8.RuneError && size == 1) || r == 0xFFFE || r == 0xFFFF {
+				esc = "\uFFFD"
+			}
 		}
+		if esc != "" {
+			if b.Len() == 0 {
+				b.Grow(len(s) + len(s)/8)
+			}
+			b.WriteString(s[last:i])
+			b.WriteString(esc)
+			last = i + size
+		}
+		i += size
 	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
 	return b.String()
 }
 
