@@ -18,9 +18,10 @@
 // when the contact moves to another folder, and the immutable id returned to
 // callers that send Prefer: IdType="ImmutableId". Folder ids never change.
 //
-// Not modelled: multi-value extended
-// properties, the named-property quota, and $orderby on more than one
-// property. Unmodelled routes and options answer 501 NotImplemented.
+// Not modelled: multi-value extended properties, extended properties
+// written on folders, $search, $orderby on more than one property, $expand
+// or $top inside delta, and transient 412s on reads. Unmodelled routes and
+// options answer 501 NotImplemented, never a plausible 404.
 package graphemu
 
 import (
