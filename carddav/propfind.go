@@ -104,8 +104,10 @@ func (s *session) common(el *element) (string, bool) {
 	return "", false
 }
 
+// commonNames are the names common answers.
 var commonNames = []xml.Name{propCurrentUserPrincipal, propPrincipalCollection}
 
+// rootProps answers for "/", which only points at the principal.
 func (s *session) rootProps() propSource {
 	return propSource{
 		names:   append([]xml.Name{propResourceType, propPrivileges}, commonNames...),
@@ -123,6 +125,7 @@ func (s *session) rootProps() propSource {
 	}
 }
 
+// principalProps answers for the user's principal (RFC 3744, RFC 6352 §7.1).
 func (s *session) principalProps() propSource {
 	return propSource{
 		names: append([]xml.Name{propResourceType, propDisplayName, propPrincipalURL,
@@ -147,6 +150,7 @@ func (s *session) principalProps() propSource {
 	}
 }
 
+// homeProps answers for the address book home set.
 func (s *session) homeProps() propSource {
 	return propSource{
 		names: append([]xml.Name{propResourceType, propDisplayName, propOwner,
@@ -183,6 +187,7 @@ func (s *session) maxSize(ab *AddressBook) int64 {
 	return s.opts.MaxResourceSize
 }
 
+// bookProps answers for an address book.
 func (s *session) bookProps(ab *AddressBook) propSource {
 	return propSource{
 		names: append([]xml.Name{propResourceType, propDisplayName, propDescription, propSyncToken,
@@ -229,6 +234,7 @@ type objectData struct {
 	loaded bool
 }
 
+// objectProps answers for an address object.
 func (s *session) objectProps(o objectData) propSource {
 	return propSource{
 		names: append([]xml.Name{propResourceType, propGetETag, propGetContentType,

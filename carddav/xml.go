@@ -162,7 +162,7 @@ type propRequest struct {
 	props    []*element // named properties; with allProp, the DAV:include list
 }
 
-// has reports whether the request names the property.
+// find returns the request's element for a property, or nil.
 func (q *propRequest) find(name xml.Name) *element {
 	for _, p := range q.props {
 		if p.XMLName == name {
