@@ -425,8 +425,19 @@ func TestPutConflictWithOutlookEdit(t *testing.T) {
 		t.Fatalf("PUT over an unseen Outlook edit: %v, want 412", err)
 	}
 	// The 412 made the book stale: the next read sees Outlook's version.
-	if got := e.list("default")["a.vcf"]; got == r.ETag {
-		t.Errorf("ETag unchanged after Outlook edit: %s", got)
+	outlookETag := e.list("default")["a.vcf"]
+	if outlookETag == r.ETag {
+		t.Errorf("ETag unchanged after Outlook edit: %s", outlookETag)
+	}
+	// Without If-Match the client means to overwrite: last writer wins,
+	// even over an Outlook edit our snapshot has not seen.
+	e.api.outlookEdit(id, func(c *graph.Contact) { c.JobTitle = "Rear Admiral" })
+	r3, err := e.b.PutObject(e.ctx, "default", "a.vcf", vcard("ua", "A3", "a@example.com"), carddav.Conditions{})
+	if err != nil {
+		t.Fatalf("unconditional PUT over an unseen Outlook edit: %v", err)
+	}
+	if obj := e.get("default", "a.vcf"); obj.ETag != r3.ETag || !strings.Contains(string(obj.Card), "A3") {
+		t.Errorf("served %s (PUT said %s):\n%s", obj.ETag, r3.ETag, obj.Card)
 	}
 }
 

@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
@@ -52,11 +54,16 @@ func newEmuEnvLimits(tb testing.TB, limits graphemu.Limits) *emuEnv {
 // client is a graph.Client on the mailbox: the backend's, or "Outlook".
 func (x *emuEnv) client(tb testing.TB) *graph.Client {
 	tb.Helper()
-	c, err := graph.New(graph.Options{
-		BaseURL:     x.base,
-		TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: x.emu.AccessToken(emuUser), Expiry: time.Now().Add(time.Hour)}),
-		Logger:      quietLogger(),
-	})
+	return x.clientWith(tb, graph.Options{})
+}
+
+// clientWith is client with retry options set.
+func (x *emuEnv) clientWith(tb testing.TB, o graph.Options) *graph.Client {
+	tb.Helper()
+	o.BaseURL = x.base
+	o.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: x.emu.AccessToken(emuUser), Expiry: time.Now().Add(time.Hour)})
+	o.Logger = quietLogger()
+	c, err := graph.New(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,7 +81,12 @@ func (x *emuEnv) requests() int {
 
 func newEmuBackend(tb testing.TB, x *emuEnv, st store.Store) *Backend {
 	tb.Helper()
-	b, err := New(Options{User: "ada", API: x.client(tb), Store: st, RefreshInterval: time.Hour, Logger: quietLogger()})
+	return newEmuBackendAPI(tb, x.client(tb), st)
+}
+
+func newEmuBackendAPI(tb testing.TB, api ContactsAPI, st store.Store) *Backend {
+	tb.Helper()
+	b, err := New(Options{User: "ada", API: api, Store: st, RefreshInterval: time.Hour, Logger: quietLogger()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -261,6 +273,81 @@ func TestIntegrationSeededFolders(t *testing.T) {
 	}
 	if photos == 0 {
 		t.Errorf("no seeded photo rendered")
+	}
+}
+
+// TestIntegrationUnderFaults runs writes and syncs while the emulator
+// throttles, fails and answers spurious 412s at random: every failure the
+// backend reports has a DAV meaning (412 or 503, never an untyped error),
+// and once the faults stop, the change log agrees with Graph.
+func TestIntegrationUnderFaults(t *testing.T) {
+	ctx := context.Background()
+	x := newEmuEnv(t)
+	outlook := x.client(t)
+	api := x.clientWith(t, graph.Options{MaxRetries: 1, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	e := &env{t: t, ctx: ctx, st: store.NewMemory()}
+	e.b = newEmuBackendAPI(t, api, e.st)
+	initial := e.sync("default", "", 0)
+	x.emu.SetFaults(graphemu.Faults{ThrottleRate: 0.15, UnavailableRate: 0.05, ConflictRate: 0.1, RetryAfter: time.Millisecond, Seed: 7})
+	etags := map[string]string{}
+	outcomes := map[int]int{}
+	for i := range 40 {
+		name := fmt.Sprintf("c%d.vcf", i%8)
+		var err error
+		switch {
+		case i%5 == 4:
+			err = e.b.DeleteObject(ctx, "default", name, "")
+			if err == nil {
+				delete(etags, name)
+			}
+		default:
+			var r *carddav.PutResult
+			r, err = e.b.PutObject(ctx, "default", name, vcard("uid-"+name, fmt.Sprintf("N%d", i), "n@example.com"), carddav.Conditions{})
+			if err == nil {
+				etags[name] = r.ETag
+			}
+		}
+		if i%3 == 0 {
+			staleBackend(e.b)
+			if _, serr := e.b.SyncChanges(ctx, "default", initial.Token, 0); serr != nil && status(serr) != http.StatusServiceUnavailable {
+				t.Errorf("sync under faults: %v", serr)
+			}
+		}
+		st := status(err)
+		outcomes[st]++
+		if st != 0 {
+			t.Logf("op %d on %s: %v", i, name, err)
+		}
+		if st != 0 && st != http.StatusPreconditionFailed && st != http.StatusServiceUnavailable && st != http.StatusNotFound {
+			t.Errorf("op %d on %s: untyped failure %v", i, name, err)
+		}
+	}
+	t.Logf("outcomes by status: %v", outcomes)
+	x.emu.SetFaults(graphemu.Faults{})
+
+	// Converged: the log from the initial token lists exactly what Graph holds.
+	staleBackend(e.b)
+	ch := e.sync("default", initial.Token, 0)
+	list, err := outlook.ListContacts(ctx, "", fullQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inGraph []string
+	for i := range list {
+		inGraph = append(inGraph, hrefOf(&list[i]))
+	}
+	sort.Strings(inGraph)
+	if got := changedNames(ch); !reflect.DeepEqual(got, inGraph) {
+		t.Errorf("log after faults lists %v, Graph holds %v", got, inGraph)
+	}
+	served := e.list("default")
+	for name, etag := range served {
+		if want, ok := etags[name]; ok && want != etag {
+			// A write that failed after Graph applied it may leave a newer
+			// version; one that succeeded must be served as returned
+			// unless a later write to it failed half-way.
+			t.Logf("%s: served %s, last successful PUT returned %s", name, etag, want)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-webdav"
 	"github.com/patrickmn/go-cache"
@@ -273,10 +274,11 @@ func (b *Backend) PutObject(ctx context.Context, slug, name string, card []byte,
 		return nil, &carddav.PreconditionError{Status: http.StatusConflict, Condition: carddav.NoUIDConflict,
 			Err: fmt.Errorf("UID already used by %s", other)}
 	}
+	conditional := cond.IfMatch.IsSet() || cond.IfNoneMatch.IsSet()
 	var final *graph.Contact
 	var werr error
 	if exists {
-		final, werr = b.update(ctx, bk, cur, m, chunks)
+		final, werr = b.update(ctx, bk, cur, m, chunks, conditional)
 		if errors.Is(werr, graph.ErrNotFound) {
 			// Deleted in Outlook since our last round: the PUT recreates it.
 			if _, err := b.apply(ctx, bk, snap, store.Update{Delete: []string{name}}); err != nil {
@@ -287,13 +289,13 @@ func (b *Backend) PutObject(ctx context.Context, slug, name string, card []byte,
 			}
 			exists = false
 		} else if final == nil {
-			return nil, b.writeErr(ctx, bk, "update contact", werr)
+			return nil, b.writeErr(ctx, bk, "update contact", werr, conditional)
 		}
 	}
 	if !exists {
 		final, werr = b.create(ctx, bk, name, m, chunks)
 		if final == nil {
-			return nil, b.writeErr(ctx, bk, "create contact", werr)
+			return nil, b.writeErr(ctx, bk, "create contact", werr, conditional)
 		}
 	}
 	b.cacheContact(final)
@@ -302,7 +304,7 @@ func (b *Backend) PutObject(ctx context.Context, slug, name string, card []byte,
 		return nil, err
 	}
 	if werr != nil { // the contact was written, its photo was not
-		return nil, b.writeErr(ctx, bk, "put photo", werr)
+		return nil, b.writeErr(ctx, bk, "put photo", werr, conditional)
 	}
 	b.log.Debug("object written", "book", bk.Slug, "name", name, "created", !exists)
 	return &carddav.PutResult{Created: !exists, ETag: mem.ETag}, nil
@@ -321,11 +323,15 @@ func uidHolder(snap *snapshot, uid, name string) string {
 	return ""
 }
 
-// writeErr maps a failed write; a 412 from Graph means our snapshot is
-// stale, so the next read refreshes.
-func (b *Backend) writeErr(ctx context.Context, bk *book, op string, err error) error {
+// writeErr maps a failed write. A 412 from Graph means our snapshot is
+// stale, so the next read refreshes; when the client sent no precondition
+// a 412 would puzzle it, so it is a short 503 and the client tries again.
+func (b *Backend) writeErr(ctx context.Context, bk *book, op string, err error, conditional bool) error {
 	if errors.Is(err, graph.ErrPreconditionFailed) {
 		b.cache.Delete(b.key("fresh", bk.Key))
+		if !conditional {
+			return &carddav.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("%s: %w", op, err)}
+		}
 	}
 	return b.graphErr(ctx, op, err)
 }
@@ -364,7 +370,7 @@ func (b *Backend) reread(ctx context.Context, bk *book, c *graph.Contact) *graph
 }
 
 // update PATCHes the fields that changed and, if it changed, the photo.
-func (b *Backend) update(ctx context.Context, bk *book, cur store.Member, m *vcardmap.Mapped, chunks []string) (*graph.Contact, error) {
+func (b *Backend) update(ctx context.Context, bk *book, cur store.Member, m *vcardmap.Mapped, chunks []string, conditional bool) (*graph.Contact, error) {
 	old := b.cachedContact(cur.ID, cur.ChangeKey)
 	if old == nil {
 		var err error
@@ -372,16 +378,26 @@ func (b *Backend) update(ctx context.Context, bk *book, cur store.Member, m *vca
 			return nil, err
 		}
 	}
-	patch := graph.NewPatch(old, &m.Contact)
-	props := wantProps(old, cur.Name, m.UID, chunks)
-	if len(props) > 0 {
-		patch["singleValueExtendedProperties"] = props
+	var props []graph.ExtendedProperty
+	patchFor := func(old *graph.Contact) graph.Patch {
+		patch := graph.NewPatch(old, &m.Contact)
+		props = wantProps(old, cur.Name, m.UID, chunks)
+		if len(props) > 0 {
+			patch["singleValueExtendedProperties"] = props
+		}
+		return patch
 	}
-	updated, err := b.api.UpdateContact(ctx, bk.FolderID, cur.ID, patch, graphIfMatch(old))
-	if errors.Is(err, graph.ErrPreconditionFailed) && b.unchanged(ctx, bk, old) {
-		// Graph answers 412 now and then for no reason (research §1.4);
-		// the contact is as we read it, so the PATCH is still right.
-		updated, err = b.api.UpdateContact(ctx, bk.FolderID, cur.ID, patch, graphIfMatch(old))
+	updated, err := b.api.UpdateContact(ctx, bk.FolderID, cur.ID, patchFor(old), graphIfMatch(old))
+	if errors.Is(err, graph.ErrPreconditionFailed) {
+		// Either Graph's spurious 412 (research §1.4) or a change we have
+		// not seen yet. Read the contact again: if it is as we knew it, or
+		// the client asked for no precondition (last writer wins), write
+		// once more against what Graph holds now.
+		re, rerr := b.api.GetContact(ctx, bk.FolderID, cur.ID, fullQuery)
+		if rerr == nil && (!conditional || re.ChangeKey == old.ChangeKey) {
+			old = re
+			updated, err = b.api.UpdateContact(ctx, bk.FolderID, cur.ID, patchFor(old), graphIfMatch(old))
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -462,7 +478,7 @@ func (b *Backend) DeleteObject(ctx context.Context, slug, name string, ifMatch w
 		err = b.api.DeleteContact(ctx, bk.FolderID, cur.ID, gm)
 	}
 	if err != nil && !errors.Is(err, graph.ErrNotFound) {
-		return b.writeErr(ctx, bk, "delete contact", err)
+		return b.writeErr(ctx, bk, "delete contact", err, ifMatch.IsSet())
 	}
 	if _, err := b.apply(ctx, bk, snap, store.Update{Delete: []string{name}}); err != nil {
 		return err
