@@ -27,7 +27,8 @@ type Options struct {
 	Auth Authenticator
 	// Realm is the Basic realm; "contactsdav" if empty.
 	Realm string
-	// Logger receives one line per request; slog.Default() if nil.
+	// Logger receives one line per request (method, path, status,
+	// duration, user, user agent); slog.Default() if nil.
 	Logger *slog.Logger
 	// Registry, if set, receives request counts and durations.
 	Registry prometheus.Registerer
@@ -109,7 +110,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Int("status", sw.status), slog.Duration("duration", d),
-		slog.String("user", user))
+		slog.String("user", user), slog.String("ua", r.Header.Get("User-Agent")))
 	if h.metrics != nil {
 		h.metrics.observe(r.Method, sw.status, d)
 	}

@@ -419,7 +419,7 @@ func (s *session) propfind(w http.ResponseWriter, t target) error {
 	if err != nil {
 		return err
 	}
-	writeMultistatus(w, ms)
+	s.writeMultistatus(w, ms)
 	return nil
 }
 

@@ -297,6 +297,6 @@ func (s *session) addressbookQuery(w http.ResponseWriter, t target, root *elemen
 		}
 		ms.responses = append(ms.responses, resp)
 	}
-	writeMultistatus(w, ms)
+	s.writeMultistatus(w, ms)
 	return nil
 }

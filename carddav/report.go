@@ -91,7 +91,7 @@ func (s *session) multiget(w http.ResponseWriter, t target, root *element) error
 		}
 		ms.responses = append(ms.responses, resp)
 	}
-	writeMultistatus(w, ms)
+	s.writeMultistatus(w, ms)
 	return nil
 }
 
@@ -173,6 +173,6 @@ func (s *session) syncCollection(w http.ResponseWriter, t target, root *element)
 	if ch.Truncated {
 		ms.responses = append(ms.responses, response{href: t.href(), status: http.StatusInsufficientStorage})
 	}
-	writeMultistatus(w, ms)
+	s.writeMultistatus(w, ms)
 	return nil
 }

@@ -391,6 +391,44 @@ func writeMultistatus(w http.ResponseWriter, ms *multistatus) {
 	_, _ = w.Write(body)
 }
 
+// writeMultistatus answers a PROPFIND or REPORT. With "Prefer:
+// return=minimal" (RFC 8144) or Apple's older "Brief: t", the 404 blocks of
+// properties the resource lacks are left out: iOS asks for many it will not
+// get, on every member.
+func (s *session) writeMultistatus(w http.ResponseWriter, ms *multistatus) {
+	if preferMinimal(s.r) {
+		for i := range ms.responses {
+			r := &ms.responses[i]
+			kept := r.propstats[:0]
+			for _, ps := range r.propstats {
+				if ps.status != http.StatusNotFound {
+					kept = append(kept, ps)
+				}
+			}
+			if len(kept) > 0 {
+				r.propstats = kept
+			}
+		}
+		w.Header().Set("Preference-Applied", "return=minimal")
+	}
+	writeMultistatus(w, ms)
+}
+
+// preferMinimal reads the Prefer and Brief headers.
+func preferMinimal(r *http.Request) bool {
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Brief")), "t") {
+		return true
+	}
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "return=minimal") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // hrefValue is the inner XML of a property holding one DAV:href.
 func hrefValue(href string) string {
 	return "<D:href>" + escapeText(href) + "</D:href>"
