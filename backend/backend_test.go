@@ -441,6 +441,27 @@ func TestPutConflictWithOutlookEdit(t *testing.T) {
 	}
 }
 
+func TestPutOverOutlookDelete(t *testing.T) {
+	e := newEnv(t)
+	r := e.put("default", "a.vcf", vcard("ua", "A", "a@example.com"), carddav.Conditions{})
+	e.put("default", "b.vcf", vcard("ub", "B", "b@example.com"), carddav.Conditions{})
+	tok := e.sync("default", "", 0).Token
+	e.api.outlookDelete(e.b.mustID(t, "default", "a.vcf"))
+	e.api.outlookDelete(e.b.mustID(t, "default", "b.vcf"))
+	// Our snapshot has not seen the deletes yet.
+	if _, err := e.b.PutObject(e.ctx, "default", "a.vcf", vcard("ua", "A2", "a@example.com"), carddav.Conditions{IfMatch: webdav.ConditionalMatch(r.ETag)}); status(err) != http.StatusPreconditionFailed {
+		t.Errorf("conditional PUT over an Outlook delete: %v, want 412", err)
+	}
+	r2 := e.put("default", "b.vcf", vcard("ub", "B2", "b@example.com"), carddav.Conditions{})
+	if !r2.Created {
+		t.Errorf("unconditional PUT over an Outlook delete did not recreate: %+v", r2)
+	}
+	ch := e.sync("default", tok, 0)
+	if got := changedNames(ch); !reflect.DeepEqual(got, []string{"b.vcf"}) || !reflect.DeepEqual(ch.Deleted, []string{"a.vcf"}) {
+		t.Errorf("sync = %+v", ch)
+	}
+}
+
 func TestTransient412Retried(t *testing.T) {
 	e := newEnv(t)
 	r := e.put("default", "a.vcf", vcard("ua", "A", "a@example.com"), carddav.Conditions{})

@@ -284,6 +284,9 @@ func (b *Backend) PutObject(ctx context.Context, slug, name string, card []byte,
 			if _, err := b.apply(ctx, bk, snap, store.Update{Delete: []string{name}}); err != nil {
 				return nil, err
 			}
+			if cond.IfMatch.IsSet() {
+				return nil, errPrecondition // the version the client edited is gone
+			}
 			if snap, err = b.snapshot(ctx, bk); err != nil {
 				return nil, err
 			}
