@@ -15,6 +15,9 @@ func addSeeds(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	for _, lines := range adversarial {
+		f.Add(vcf(lines...))
+	}
 	f.Add([]byte("BEGIN:VCARD\r\nVERSION:2.1\r\nNOTE;ENCODING=QUOTED-PRINTABLE:a=\r\nb=0D=0A\r\nTEL;CELL:1\r\nEND:VCARD\r\n"))
 	f.Add([]byte("BEGIN:VCARD\nVERSION:4.0\nX-A;P=\"a:b\";Q=x,y:v\\,w\\;\\\\\n\tz\nEND:VCARD\n"))
 }
