@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -42,8 +43,8 @@ type Options struct {
 	API ContactsAPI
 	// Store holds the durable sync state (change logs, delta links, name
 	// maps); it may be shared by every user. Backends of one user on one
-	// Store share their locks and delta rounds within the process, so the
-	// Store must be a comparable value (a pointer, as *store.BoltStore).
+	// Store share their locks and delta rounds within the process when the
+	// Store is a comparable value (a pointer, as *store.BoltStore is).
 	Store store.Store
 	// Cache holds snapshots, contacts and rendered cards; it may be shared
 	// by every user (keys are prefixed by user). Nil gives the Backend its
@@ -112,8 +113,11 @@ func New(opts Options) (*Backend, error) {
 		parse:   vcardmap.Parse,
 		render:  vcardmap.Render,
 	}
-	c, _ := coordinators.LoadOrStore(coordKey{opts.Store, opts.User}, &coordinator{locks: map[string]*sync.Mutex{}})
-	b.coordinator = c.(*coordinator)
+	b.coordinator = &coordinator{locks: map[string]*sync.Mutex{}}
+	if reflect.TypeOf(opts.Store).Comparable() {
+		c, _ := coordinators.LoadOrStore(coordKey{opts.Store, opts.User}, b.coordinator)
+		b.coordinator = c.(*coordinator)
+	}
 	if b.cache == nil {
 		b.cache = cache.New(30*time.Minute, 10*time.Minute)
 	}
