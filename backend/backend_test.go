@@ -575,6 +575,48 @@ func TestLargeExtrasChunked(t *testing.T) {
 	}
 }
 
+func TestPhotosBatchedWhenTheAPICan(t *testing.T) {
+	jpeg := []byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0}
+	for _, batching := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batching=%v", batching), func(t *testing.T) {
+			e := newEnv(t)
+			if batching {
+				b, err := New(Options{User: "alice", API: batchingFake{e.api}, Store: e.st, RefreshInterval: time.Hour, Logger: quietLogger()})
+				e.must(err)
+				e.b = b
+			}
+			var names []string
+			for i := range 6 {
+				id := e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: fmt.Sprintf("P%d", i)})
+				if i%2 == 0 {
+					e.api.outlookSetPhoto(id, jpeg)
+				}
+				names = append(names, derivedName(id))
+			}
+			e.list("default")
+			e.api.resetCounts()
+			objs, err := e.b.GetObjects(e.ctx, "default", names, "3.0")
+			e.must(err)
+			withPhoto := 0
+			for _, o := range objs {
+				if strings.Contains(string(o.Card), "PHOTO") {
+					withPhoto++
+				}
+			}
+			if len(objs) != 6 || withPhoto != 3 {
+				t.Errorf("%d cards, %d with a photo; want 6, 3", len(objs), withPhoto)
+			}
+			wantSingle, wantBatch := 3, 0
+			if batching {
+				wantSingle, wantBatch = 0, 1
+			}
+			if e.api.count("GetPhoto") != wantSingle || e.api.count("GetPhotos") != wantBatch {
+				t.Errorf("photo calls %v, want %d single, %d batch", e.api.calls, wantSingle, wantBatch)
+			}
+		})
+	}
+}
+
 func TestDelete(t *testing.T) {
 	e := newEnv(t)
 	r := e.put("default", "d.vcf", vcard("ud", "D", "d@example.com"), carddav.Conditions{})

@@ -517,3 +517,33 @@ func (f *fakeAPI) props(id string) map[string]string {
 	}
 	return out
 }
+
+// batchingFake is a fakeAPI that also fetches photos in batches.
+type batchingFake struct{ *fakeAPI }
+
+func (f batchingFake) GetPhotos(ctx context.Context, ids []string) (map[string]*graph.Photo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("GetPhotos"); err != nil {
+		return nil, err
+	}
+	out := map[string]*graph.Photo{}
+	for _, id := range ids {
+		if fc, ok := f.contacts[id]; ok && fc.photo != nil {
+			p := *fc.photo
+			out[id] = &p
+		} else {
+			out[id] = nil
+		}
+	}
+	return out, nil
+}
+
+// outlookSetPhoto gives a contact a photo, as Outlook would.
+func (f *fakeAPI) outlookSetPhoto(id string, data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fc := f.contacts[id]
+	fc.photo = &graph.Photo{ContentType: "image/jpeg", Data: data}
+	f.bump(fc)
+}
