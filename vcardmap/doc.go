@@ -64,6 +64,14 @@
 // value is rendered by default instead; a value deleted in Outlook is never
 // resurrected. See extras.go for the format.
 //
+// # Graph → vCard → Graph
+//
+// Every Graph field above survives Render then Parse unchanged, with these
+// normalisations: a birthday comes back at 11:59 UTC of its day; an email
+// name equal to its address comes back empty; a lone CR becomes LF (notes
+// made only of CRLF newlines are marked X-MS-NEWLINE=CRLF and kept); C0
+// control characters other than tab are dropped.
+//
 // # Equivalence
 //
 // A card PUT by a client and rendered back in the same version is

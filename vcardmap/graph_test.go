@@ -203,3 +203,20 @@ func TestScripts(t *testing.T) {
 		}
 	}
 }
+
+// TestControlCharacters: a control character Outlook left in a field is
+// dropped on output instead of producing a card Parse would refuse.
+func TestControlCharacters(t *testing.T) {
+	m := &Mapped{Contact: graph.Contact{DisplayName: "a\x0bb", PersonalNotes: "x\fy\x00z\x7f", Categories: []string{"c\x01"}}}
+	out, err := Render(m, "3.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(out)
+	if err != nil {
+		t.Fatalf("%v\n%q", err, out)
+	}
+	if c := back.Contact; c.DisplayName != "ab" || c.PersonalNotes != "xyz" || c.Categories[0] != "c" {
+		t.Errorf("got %+v", c)
+	}
+}

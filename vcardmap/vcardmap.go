@@ -307,6 +307,24 @@ func escapeURI(s string) string {
 	return strings.ReplaceAll(s, "\n", `\n`)
 }
 
+// stripControls drops C0 controls other than tab, and DEL, which vCard
+// cannot carry (newlines are escaped before this): Outlook fields may hold
+// a stray vertical tab or form feed, and the card must still parse.
+func stripControls(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// oneLine drops line breaks from a verbatim value handed in by the caller,
+// which would otherwise end the content line early.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
+}
+
 func first(vs []string) string {
 	if len(vs) == 0 {
 		return ""
@@ -788,7 +806,7 @@ func Render(m *Mapped, version string) ([]byte, error) {
 			body = append(body, &property{Name: kn, Value: escapeText(m.Kind)})
 		}
 		for _, v := range m.Members {
-			body = append(body, &property{Name: mn, Value: v})
+			body = append(body, &property{Name: mn, Value: oneLine(v)})
 		}
 	}
 
@@ -801,10 +819,10 @@ func Render(m *Mapped, version string) ([]byte, error) {
 		uid = UIDFromID(c.ID)
 	}
 	if uid != "" {
-		writeFolded(&b, "UID:"+uid)
+		writeFolded(&b, "UID:"+oneLine(uid))
 	}
 	for _, p := range body {
-		writeFolded(&b, contentLine(p))
+		writeFolded(&b, stripControls(contentLine(p)))
 	}
 	if t, err := time.Parse(time.RFC3339Nano, c.LastModifiedDateTime); err == nil {
 		writeFolded(&b, "REV:"+t.UTC().Format("20060102T150405Z"))
