@@ -68,9 +68,10 @@
 //
 // Every Graph field above survives Render then Parse unchanged, with these
 // normalisations: a birthday comes back at 11:59 UTC of its day; an email
-// name equal to its address comes back empty; a lone CR becomes LF (notes
-// made only of CRLF newlines are marked X-MS-NEWLINE=CRLF and kept); C0
-// control characters other than tab are dropped.
+// name equal to its address comes back empty; CRLF and lone CR newlines
+// come back as LF, except in a note whose newlines are all CRLF (marked
+// X-MS-NEWLINE=CRLF and kept); C0 control characters other than tab are
+// dropped.
 //
 // # Equivalence
 //
