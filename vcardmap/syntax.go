@@ -547,6 +547,15 @@ func writeFolded(b *bytes.Buffer, line string) {
 		for cut > 0 && !utf8.RuneStart(line[cut]) {
 			cut--
 		}
+		// Keep an escape such as \n on one physical line: legal to split,
+		// but some readers unescape before unfolding.
+		n := 0
+		for n < cut && line[cut-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 1 {
+			cut--
+		}
 		b.WriteString(line[:cut])
 		b.WriteString("\r\n ")
 		line = line[cut:]

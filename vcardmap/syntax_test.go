@@ -91,6 +91,8 @@ func TestFolding(t *testing.T) {
 		strings.Repeat("👩‍💻🇸🇦", 30),         // 4-octet runes and ZWJ sequences
 		"x" + strings.Repeat("€", 74),       // misaligned
 		strings.Repeat("ab", 37) + "\u05d0", // boundary exactly at 75
+		strings.Repeat(`\n`, 100),           // escapes never split
+		"x" + strings.Repeat(`\\`, 100),     // escaped backslashes
 	} {
 		var b bytes.Buffer
 		line := "NOTE:" + s
@@ -101,6 +103,9 @@ func TestFolding(t *testing.T) {
 			}
 			if !utf8.ValidString(phys) {
 				t.Errorf("fold split a UTF-8 sequence: %q", phys)
+			}
+			if n := len(phys) - len(strings.TrimRight(phys, `\`)); n%2 == 1 {
+				t.Errorf("fold split an escape: %q", phys)
 			}
 		}
 		if got := unfold(b.String()); len(got) != 2 || got[0] != line {
