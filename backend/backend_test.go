@@ -862,6 +862,28 @@ func TestOutlookCopyGetsItsOwnName(t *testing.T) {
 	}
 }
 
+func TestNamePassesToCopyWhenOriginalLeaves(t *testing.T) {
+	// Outlook's "move" done as copy + delete, seen in one round: the copy
+	// carries our href, and takes the name over.
+	e := newEnv(t)
+	e.put("default", "a.vcf", vcard("ua", "A", "a@example.com"), carddav.Conditions{})
+	tok := e.sync("default", "", 0).Token
+	id := e.b.mustID(t, "default", "a.vcf")
+	cp := e.api.outlookCopy(id)
+	e.api.outlookDelete(id)
+	e.stale()
+	ch := e.sync("default", tok, 0)
+	if got := changedNames(ch); !reflect.DeepEqual(got, []string{"a.vcf"}) || len(ch.Deleted) != 0 {
+		t.Errorf("sync = %+v, want a.vcf changed", ch)
+	}
+	if got := e.b.mustID(t, "default", "a.vcf"); got != cp {
+		t.Errorf("a.vcf is %s, want the copy %s", got, cp)
+	}
+	if obj := e.get("default", "a.vcf"); !strings.Contains(string(obj.Card), "UID:ua") {
+		t.Errorf("the copy lost the UID:\n%s", obj.Card)
+	}
+}
+
 func TestBadContactDoesNotFailListing(t *testing.T) {
 	e := newEnv(t)
 	good := e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: "Good"})

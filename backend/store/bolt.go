@@ -230,6 +230,17 @@ func (s *BoltStore) Apply(_ context.Context, user, book string, u Update) (Book,
 		}
 		a := boltApply{bb: bb, meta: bb.Bucket(bMeta), seq: getU64(bb.Bucket(bMeta), kSeq)}
 		mb := bb.Bucket(bMembers)
+		for _, name := range u.Delete {
+			if mb.Get([]byte(name)) == nil {
+				continue
+			}
+			if err := mb.Delete([]byte(name)); err != nil {
+				return err
+			}
+			if err := a.append(logEntry{Name: name, Deleted: true}); err != nil {
+				return err
+			}
+		}
 		for _, m := range u.Put {
 			if old := mb.Get([]byte(m.Name)); old != nil {
 				var om Member
@@ -246,17 +257,6 @@ func (s *BoltStore) Apply(_ context.Context, user, book string, u Update) (Book,
 				return err
 			}
 			if err := a.append(logEntry{Name: m.Name, ETag: m.ETag}); err != nil {
-				return err
-			}
-		}
-		for _, name := range u.Delete {
-			if mb.Get([]byte(name)) == nil {
-				continue
-			}
-			if err := mb.Delete([]byte(name)); err != nil {
-				return err
-			}
-			if err := a.append(logEntry{Name: name, Deleted: true}); err != nil {
 				return err
 			}
 		}

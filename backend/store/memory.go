@@ -102,6 +102,13 @@ func (m *Memory) Apply(_ context.Context, user, book string, u Update) (Book, er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.book(user, book)
+	for _, name := range u.Delete {
+		if _, ok := b.members[name]; !ok {
+			continue
+		}
+		delete(b.members, name)
+		b.append(Change{Name: name, Deleted: true})
+	}
 	for _, mem := range u.Put {
 		old, ok := b.members[mem.Name]
 		b.members[mem.Name] = mem
@@ -109,13 +116,6 @@ func (m *Memory) Apply(_ context.Context, user, book string, u Update) (Book, er
 			continue
 		}
 		b.append(Change{Name: mem.Name, ETag: mem.ETag})
-	}
-	for _, name := range u.Delete {
-		if _, ok := b.members[name]; !ok {
-			continue
-		}
-		delete(b.members, name)
-		b.append(Change{Name: name, Deleted: true})
 	}
 	if u.DeltaLink != nil {
 		b.state.DeltaLink = *u.DeltaLink

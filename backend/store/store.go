@@ -59,7 +59,8 @@ type Book struct {
 	DeltaLink string
 }
 
-// Update is a batch of member changes applied atomically by Apply.
+// Update is a batch of member changes applied atomically by Apply: first
+// the deletions, then the puts, so a name can change hands in one update.
 type Update struct {
 	Put       []Member // created or modified members
 	Delete    []string // names of removed members; unknown names are ignored

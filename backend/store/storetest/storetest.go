@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ApplyAndMembers", testApplyAndMembers},
 		{"LastEntryPerNameWins", testLastEntryWins},
 		{"UnchangedPutNotLogged", testUnchangedPut},
+		{"DeleteThenPutSameName", testDeleteThenPut},
 		{"Limit", testLimit},
 		{"InvalidPositions", testInvalidPositions},
 		{"Retention", testRetention},
@@ -226,6 +227,26 @@ func testUnchangedPut(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(mem) != 1 || mem[0].ChangeKey != "other" {
 		t.Errorf("member not refreshed: %+v", mem)
+	}
+}
+
+func testDeleteThenPut(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	b, err := s.Apply(ctx, "alice", "bk", store.Update{Put: []store.Member{member("a.vcf", "1")}})
+	must(t, err)
+	next := member("a.vcf", "2")
+	next.ID = "another-id" // the name passes to another contact
+	b2, err := s.Apply(ctx, "alice", "bk", store.Update{Put: []store.Member{next}, Delete: []string{"a.vcf"}})
+	must(t, err)
+	mem, err := s.Members(ctx, "alice", "bk")
+	must(t, err)
+	if len(mem) != 1 || mem[0] != next {
+		t.Errorf("members = %+v, want the new holder %+v", mem, next)
+	}
+	ch, err := s.Changes(ctx, "alice", "bk", b2.Epoch, b.Seq, 0)
+	must(t, err)
+	if len(ch) != 1 || ch[0].Name != "a.vcf" || ch[0].Deleted || ch[0].ETag != next.ETag {
+		t.Errorf("changes = %+v, want one change of a.vcf to %s", ch, next.ETag)
 	}
 }
 
