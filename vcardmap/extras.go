@@ -108,6 +108,9 @@ func decodeExtras(s string) (*extras, error) {
 			r.slot, r.idx, rest = slot, n, line
 		}
 		p, err := parseLine(rest)
+		if err == nil {
+			err = storable(p)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("vcardmap: bad extras line: %w", err)
 		}
@@ -127,4 +130,24 @@ func knownSlot(s string) bool {
 		}
 	}
 	return false
+}
+
+// storable checks a stored line is one Parse could have written, so that a
+// damaged Extras can never make Render serve a card Parse would refuse.
+func storable(p *property) error {
+	switch {
+	case p.is("BEGIN"), p.is("END"), p.is("VERSION"), p.hasParam("CHARSET"):
+		return invalid("%s cannot be stored", p.Name)
+	}
+	for _, e := range p.param("ENCODING") {
+		if strings.EqualFold(e, "QUOTED-PRINTABLE") {
+			return invalid("quoted-printable cannot be stored")
+		}
+	}
+	if p.is("PHOTO") {
+		if _, err := decodePhoto(p); err != nil {
+			return err
+		}
+	}
+	return checkText(p)
 }

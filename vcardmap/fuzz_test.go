@@ -3,6 +3,7 @@ package vcardmap
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -78,6 +79,32 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		if ok, diff := Equivalent(out, out2); !ok {
 			t.Fatalf("second serving differs:\n%s", diff)
+		}
+	})
+}
+
+// FuzzRenderExtras: Render never panics or fails on whatever Extras the
+// store hands back, and always serves a card that parses.
+func FuzzRenderExtras(f *testing.F) {
+	all, _ := filepath.Glob("testdata/*.extras")
+	for _, name := range all {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Fuzz(func(t *testing.T, extras string) {
+		c := fullContact()
+		for _, v := range []string{"3.0", "4.0"} {
+			out, err := Render(&Mapped{Contact: c, Extras: extras, Photo: testPhoto(10)}, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkWire(t, out)
+			if _, err := Parse(out); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
 		}
 	})
 }
