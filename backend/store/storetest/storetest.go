@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"sync"
 	"testing"
 
 	"github.com/contactsdav/contactsdav/backend/store"
@@ -34,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Retention", testRetention},
 		{"DeleteBook", testDeleteBook},
 		{"UsersAndBooksIsolated", testIsolation},
+		{"ConcurrentApply", testConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -386,5 +388,42 @@ func testIsolation(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(slugs) != 0 {
 		t.Errorf("alice sees bob's slugs: %v", slugs)
+	}
+}
+
+func testConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const writers, each = 4, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				_, err := s.Apply(ctx, "alice", "bk", store.Update{Put: []store.Member{member(fmt.Sprintf("w%d-%d.vcf", w, i), "1")}})
+				errs <- err
+				if _, err := s.Changes(ctx, "alice", "bk", 0, 0, 0); err != nil && !errors.Is(err, store.ErrExpired) {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	b, err := s.Book(ctx, "alice", "bk")
+	must(t, err)
+	ch, err := s.Changes(ctx, "alice", "bk", b.Epoch, 0, 0)
+	must(t, err)
+	if b.Seq != writers*each || len(ch) != writers*each {
+		t.Errorf("seq %d, %d changes, want %d", b.Seq, len(ch), writers*each)
+	}
+	for i := 1; i < len(ch); i++ {
+		if ch[i].Seq <= ch[i-1].Seq {
+			t.Fatalf("changes out of order at %d: %d after %d", i, ch[i].Seq, ch[i-1].Seq)
+		}
 	}
 }
