@@ -71,7 +71,9 @@ func (s *persistingSource) Token() (*oauth2.Token, error) {
 				r.log.Error("marking account for sign-in", "user", s.user, "err", merr)
 			}
 			r.log.Warn("Microsoft refused the refresh token; the user must sign in again", "user", s.user, "error_code", re.ErrorCode)
-			return nil, fmt.Errorf("%w (%s)", ErrReauthRequired, s.user)
+			// Keep Microsoft's refusal in the chain: callers such as the
+			// Graph client recognise a refused grant by it.
+			return nil, fmt.Errorf("%w (%s): %w", ErrReauthRequired, s.user, err)
 		}
 		return nil, fmt.Errorf("accounts: refreshing the token of %s: %w", s.user, err)
 	}

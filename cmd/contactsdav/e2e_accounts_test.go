@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +22,7 @@ import (
 	"github.com/contactsdav/contactsdav/accounts"
 	"github.com/contactsdav/contactsdav/backend/graph/graphemu"
 	"github.com/contactsdav/contactsdav/backend/graph/graphemu/oauthemu"
+	"github.com/contactsdav/contactsdav/certs"
 )
 
 // microsoft is a stand-in for Microsoft: the Graph emulator with its sign-in
@@ -94,21 +99,27 @@ func TestDeviceCodeLoginThenSyncThenRevokedGrant(t *testing.T) {
 		t.Fatalf("wrong password: status %d, want 401", status)
 	}
 
-	// Microsoft revokes the grant: the CardDAV client gets a 401 (the
-	// person must sign in again), not a 500 or an endless 503.
-	ms.auth.RevokeUser(user)
-	if _, status := syncAs(t, base, user, password); status != http.StatusUnauthorized {
-		t.Fatalf("after the grant was revoked: status %d, want 401", status)
-	}
 	stop()
 
-	// No secret is stored in plaintext anywhere in the data folder.
+	// No secret is stored in plaintext anywhere in the data folder: neither
+	// the app password nor the (rotated) refresh token.
 	reg, err := (&loginFlags{data: data}).openRegistry(accounts.Options{Logger: slog.New(slog.DiscardHandler)})
 	must(t, err)
 	rt, err := reg.RefreshToken(user)
 	reg.Close()
 	must(t, err)
 	assertNoSecretOnDisk(t, data, map[string]string{"app password": password, "refresh token": rt})
+
+	// Microsoft revokes the grant: the CardDAV client gets a 401 (the
+	// person must sign in again), not a 500 or an endless 503.
+	_, base, _ = startTestServer(t, ms.accountsConfig(data))
+	ms.auth.RevokeUser(user)
+	if _, status := syncAs(t, base, user, password); status != http.StatusUnauthorized {
+		t.Fatalf("after the grant was revoked: status %d, want 401", status)
+	}
+	if _, status := syncAs(t, base, user, password); status != http.StatusUnauthorized {
+		t.Fatalf("again after the grant was revoked: status %d, want 401", status)
+	}
 }
 
 func assertNoSecretOnDisk(t *testing.T, dir string, secrets map[string]string) {
@@ -132,5 +143,47 @@ func assertNoSecretOnDisk(t *testing.T, dir string, secrets map[string]string) {
 	}))
 	if files < 2 {
 		t.Fatalf("only %d files in the data folder: nothing was checked", files)
+	}
+}
+
+// serve --tls-self-signed: a Go client that trusts only the generated local
+// CA reaches the server by host name and by address; one that does not
+// trust it is refused.
+func TestServeSelfSignedTLS(t *testing.T) {
+	data := t.TempDir()
+	srv, err := newServer(context.Background(), serveConfig{
+		data: data, demoUser: "demo", demoPassword: "pw", demoMailbox: "demo@contoso.example",
+		tlsSelfSigned: "localhost,127.0.0.1", emulatorListen: "127.0.0.1:0", refreshInterval: time.Second,
+	}, newLogger("warn"))
+	must(t, err)
+	defer srv.Close()
+	if srv.tls == nil {
+		t.Fatal("no TLS configuration")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	hs := &http.Server{Handler: srv.handler}
+	go hs.Serve(tls.NewListener(ln, srv.tls))
+	defer hs.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	caPEM, err := os.ReadFile(certs.CAPath(filepath.Join(data, "tls")))
+	must(t, err)
+	pool, err := certs.CAPool(caPEM)
+	must(t, err)
+	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	for _, host := range []string{"localhost", "127.0.0.1"} {
+		url := fmt.Sprintf("https://%s/healthz", net.JoinHostPort(host, strconv.Itoa(port)))
+		resp, err := trusting.Get(url)
+		if err != nil {
+			t.Fatalf("%s with the local CA: %v", url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d", url, resp.StatusCode)
+		}
+	}
+	if _, err := http.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", port)); err == nil {
+		t.Fatal("a client without the local CA was not refused")
 	}
 }
