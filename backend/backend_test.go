@@ -884,6 +884,29 @@ func TestNamePassesToCopyWhenOriginalLeaves(t *testing.T) {
 	}
 }
 
+func TestMoveBetweenBooksKeepsName(t *testing.T) {
+	for _, quiet := range []bool{false, true} {
+		t.Run(fmt.Sprintf("laggingDelta=%v", quiet), func(t *testing.T) {
+			e := newEnv(t)
+			work := e.api.addFolder(e.api.defID, "Work")
+			e.put("default", "m.vcf", vcard("um", "M", "m@example.com"), carddav.Conditions{})
+			workSlug := folderKey(work)
+			defTok := e.sync("default", "", 0).Token
+			workTok := e.sync(workSlug, "", 0).Token
+			id := e.b.mustID(t, "default", "m.vcf")
+			e.api.outlookEdit(id, func(c *graph.Contact) { c.JobTitle = "Moved" })
+			e.api.outlookMove(id, work, quiet)
+			e.stale()
+			if ch := e.sync("default", defTok, 0); len(ch.Changed) != 0 || !reflect.DeepEqual(ch.Deleted, []string{"m.vcf"}) {
+				t.Errorf("source book sync = %+v, want m.vcf deleted", ch)
+			}
+			if ch := e.sync(workSlug, workTok, 0); !reflect.DeepEqual(changedNames(ch), []string{"m.vcf"}) {
+				t.Errorf("target book sync = %+v, want m.vcf", ch)
+			}
+		})
+	}
+}
+
 func TestBadContactDoesNotFailListing(t *testing.T) {
 	e := newEnv(t)
 	good := e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: "Good"})

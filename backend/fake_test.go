@@ -33,6 +33,9 @@ type fakeAPI struct {
 	deltaGate chan struct{}
 	// fail makes the named operation fail with the error.
 	fail map[string]error
+	// lag makes delta rounds report a contact moved away as changed, as a
+	// delta that has not caught up with a move would.
+	lag bool
 	// failOnce makes the next call of the named operation fail.
 	failOnce map[string]error
 }
@@ -421,7 +424,7 @@ func (f *fakeAPI) ContactsDelta(ctx context.Context, folderID, deltaLink string,
 			continue
 		}
 		seen[e.id] = true
-		if fc, ok := f.contacts[e.id]; ok && !e.removed && fc.folder == folderID {
+		if fc, ok := f.contacts[e.id]; ok && !e.removed && (fc.folder == folderID || f.lag) {
 			res.Changed = append(res.Changed, row(fc))
 		} else {
 			res.Removed = append(res.Removed, e.id)
@@ -545,5 +548,19 @@ func (f *fakeAPI) outlookSetPhoto(id string, data []byte) {
 	defer f.mu.Unlock()
 	fc := f.contacts[id]
 	fc.photo = &graph.Photo{ContentType: "image/jpeg", Data: data}
+	f.bump(fc)
+}
+
+// outlookMove moves a contact to another folder; unless quiet, the old
+// folder's delta reports it removed (quiet plays a delta that lags).
+func (f *fakeAPI) outlookMove(id, folder string, quiet bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fc := f.contacts[id]
+	if !quiet {
+		f.record(fc.folder, id, true)
+	}
+	f.lag = quiet
+	fc.folder = folder
 	f.bump(fc)
 }

@@ -247,10 +247,19 @@ func (b *Backend) applyDelta(ctx context.Context, bk *book, snap *snapshot, res 
 		if err != nil {
 			return b.graphErr(ctx, "get changed contacts", err)
 		}
+		// The fetch is mailbox-wide: a contact moved to another of the
+		// user's folders since the round is no longer a member here.
+		elsewhere := b.otherFolders(ctx, bk)
+		kept := got[:0]
 		for _, c := range got {
+			if c.ParentFolderID != "" && elsewhere[c.ParentFolderID] {
+				continue
+			}
 			delete(want, c.ID)
+			kept = append(kept, c)
 		}
-		for id := range want { // vanished between delta and fetch
+		got = kept
+		for id := range want { // vanished (or moved) between delta and fetch
 			if name, ok := snap.byID[id]; ok && !gone[id] {
 				gone[id] = true
 				del = append(del, name)
@@ -273,6 +282,22 @@ func (b *Backend) applyDelta(ctx context.Context, bk *book, snap *snapshot, res 
 		b.log.Debug("delta applied", "book", bk.Slug, "changed", len(put), "deleted", len(del), "seq", st.Seq)
 	}
 	return nil
+}
+
+// otherFolders returns the ids of the user's folders other than bk's, as
+// far as the cached folder list knows them.
+func (b *Backend) otherFolders(ctx context.Context, bk *book) map[string]bool {
+	books, err := b.books(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]bool, len(books))
+	for _, o := range books {
+		if o.FolderID != bk.FolderID {
+			out[o.FolderID] = true
+		}
+	}
+	return out
 }
 
 // members names fetched contacts, caches them, and returns those whose
