@@ -31,6 +31,15 @@ func TestCrossVersion(t *testing.T) {
 			"RELATED;TYPE=x-manager;VALUE=text:Tim",
 			"BDAY:19780120",
 		}, []string{"type=pref", "_$!<Spouse>!$_", "item11."}},
+		{"ios17-item-labels.vcf", "4.0", []string{
+			"ANNIVERSARY;PREF=1:20100612",
+			"item15.X-ABRELATEDNAMES:Bob", "item15.X-ABLabel:_$!<Brother>!$_", // no RFC type: kept
+		}, []string{"X-ABDATE", "_$!<Anniversary>!$_"}},
+		{"davx5-3.0-contact.vcf", "4.0", []string{
+			"ANNIVERSARY:20150401",
+			"item2.X-ABDATE;X-APPLE-OMIT-YEAR=1604:1604-11-03", // custom label: kept
+			"item4.X-ABLabel:_$!<Father>!$_",
+		}, []string{"_$!<Anniversary>!$_"}},
 		{"ios17-photo-noyear.vcf", "4.0", []string{"BDAY:--0820"}, []string{"X-APPLE-OMIT-YEAR=1604:1604-08-20"}},
 		{"macos14-group.vcf", "4.0", []string{"KIND:group"}, []string{"X-ADDRESSBOOKSERVER"}},
 		{"davx5-4.0-group.vcf", "3.0", []string{"X-ADDRESSBOOKSERVER-KIND:group"}, []string{"\nKIND", "\nMEMBER"}},

@@ -89,7 +89,8 @@
 // and N in 3.0). Rendering in the other version converts what it knows how
 // to (TYPE=pref ↔ PREF=1, Apple ↔ 4.0 group kinds, BDAY, PHOTO, TEL URIs,
 // the mapped related names; 4.0-only ANNIVERSARY and text RELATED become
-// Apple's labelled X-ABDATE / X-ABRELATEDNAMES in 3.0), keeps the rest
+// Apple's labelled X-ABDATE / X-ABRELATEDNAMES in 3.0, and back in 4.0 where
+// the label is Anniversary or an RFC 6350 RELATED type), keeps the rest
 // verbatim, and maps to the same Graph contact, but is not held to
 // equivalence.
 package vcardmap

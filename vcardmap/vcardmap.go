@@ -712,11 +712,23 @@ func Render(m *Mapped, version string) ([]byte, error) {
 	}
 	overrideKind := (m.Kind != "" || len(m.Members) > 0) && (m.Kind != exKind || !equalStrings(m.Members, exMembers))
 
+	var to4 map[string]*property // Apple item groups served as one 4.0 property
+	if cross && fam == 4 {
+		to4 = fourForms(ex.recs)
+	}
 	var body, pending []*property
 	covered := map[string]map[int]bool{}
 	groups := map[string]bool{}
 	for _, r := range ex.recs {
-		if r.p.Group != "" && dropped[strings.ToLower(r.p.Group)] {
+		g := strings.ToLower(r.p.Group)
+		if g != "" && dropped[g] {
+			continue
+		}
+		if q, ok := to4[g]; ok && g != "" {
+			if q != nil {
+				body = append(body, q)
+				to4[g] = nil // the label line of the group adds nothing
+			}
 			continue
 		}
 		if r.slot == "" {
@@ -933,6 +945,69 @@ func appleForm(p *property, g string) []*property {
 		}
 	}
 	return []*property{main, {Group: g, Name: "X-ABLabel", Value: label}}
+}
+
+// relatedTypes4 are the RFC 6350 RELATED types an Apple label maps to
+// unchanged (lower-cased), plus the two x-names this package writes.
+var relatedTypes4 = map[string]string{
+	"friend": "friend", "parent": "parent", "spouse": "spouse", "child": "child",
+	"sibling": "sibling", "manager": "x-manager", "assistant": "x-assistant",
+}
+
+// fourForms finds the Apple item groups that are exactly an extra X-ABDATE
+// labelled Anniversary or an extra X-ABRELATEDNAMES with a label RFC 6350
+// has a RELATED type for, and returns their 4.0 form (ANNIVERSARY, RELATED)
+// by lower-cased group name: the inverse of appleForm.
+func fourForms(recs []record) map[string]*property {
+	members := map[string][]record{}
+	for _, r := range recs {
+		if r.p.Group != "" {
+			g := strings.ToLower(r.p.Group)
+			members[g] = append(members[g], r)
+		}
+	}
+	out := map[string]*property{}
+	for g, rs := range members {
+		if len(rs) != 2 {
+			continue
+		}
+		main, label := rs[0], rs[1]
+		if main.p.is("X-ABLabel") {
+			main, label = label, main
+		}
+		if main.slot != "" || !label.p.is("X-ABLabel") || label.slot != "" {
+			continue
+		}
+		word := appleLabel(unescapeText(label.p.Value))
+		q := &property{}
+		switch {
+		case main.p.is("X-ABDATE") && word == "anniversary":
+			d, ok := vcardDate(main.p)
+			if !ok {
+				continue
+			}
+			q.Name = "ANNIVERSARY"
+			if d.Year == 0 {
+				q.Value = fmt.Sprintf("--%02d%02d", d.Month, d.Day)
+			} else {
+				q.Value = fmt.Sprintf("%04d%02d%02d", d.Year, d.Month, d.Day)
+			}
+		case main.p.is("X-ABRELATEDNAMES") && relatedTypes4[word] != "":
+			q.Name, q.Value = "RELATED", main.p.Value
+			q.Params = []param{{Name: "TYPE", Values: []string{relatedTypes4[word]}}, {Name: "VALUE", Values: []string{"text"}}}
+		default:
+			continue
+		}
+		for _, pa := range convert(main.p, 4).Params {
+			switch strings.ToUpper(pa.Name) {
+			case "X-APPLE-OMIT-YEAR", "TYPE", "VALUE":
+			default:
+				q.Params = append(q.Params, pa)
+			}
+		}
+		out[g] = q
+	}
+	return out
 }
 
 func equalStrings(a, b []string) bool {
