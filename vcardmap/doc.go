@@ -21,7 +21,8 @@
 //	TEL cell|iphone|mobile (first)               mobilePhone
 //	TEL work|voice|untyped (first 2)             businessPhones
 //	TEL home (first 2)                           homePhones
-//	TEL fax|pager|car|isdn|other|main|…, more    Extras
+//	TEL fax|pager|car|isdn|other|main|x-…, more  Extras
+//	    (Apple item labels count as types: _$!<Mobile>!$_ = cell, _$!<HomeFAX>!$_ = extra …)
 //	ADR work / home / other or untyped (first)   businessAddress / homeAddress / otherAddress
 //	    street list elements joined with "\n"; PO box and extended address kept via the template
 //	BDAY date (YYYY-MM-DD, YYYYMMDD, --MMDD)     birthday "YYYY-MM-DDT11:59:00Z"; read as the

@@ -193,7 +193,7 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 		c.EmailAddresses = append(c.EmailAddresses, graph.EmailAddress{Name: first(p.param("X-MS-NAME")), Address: v})
 		return "email", nil
 	case "TEL":
-		return assignTel(c, p, free), nil
+		return assignTel(c, p, appleLabel(labels[strings.ToLower(p.Group)]), free), nil
 	case "ADR":
 		return assignAdr(c, p, labels, free), nil
 	case "BDAY":
@@ -335,7 +335,9 @@ func first(vs []string) string {
 // telSpecial are TEL types Graph v1.0 has no field for.
 var telSpecial = []string{"fax", "pager", "car", "isdn", "modem", "video", "bbs", "textphone", "other", "main", "x-assistant", "assistant", "callback", "radio", "telex", "tty", "ttytdd"}
 
-func assignTel(c *graph.Contact, p *property, free func(string) bool) string {
+// assignTel classifies a TEL by its types and, for Apple's item groups, by
+// its label (_$!<Mobile>!$_, _$!<HomeFAX>!$_ …).
+func assignTel(c *graph.Contact, p *property, label string, free func(string) bool) string {
 	v := unescapeText(p.Value)
 	if hasScheme(v) {
 		if !strings.HasPrefix(strings.ToLower(v), "tel:") {
@@ -347,6 +349,14 @@ func assignTel(c *graph.Contact, p *property, free func(string) bool) string {
 		return ""
 	}
 	t := p.types()
+	switch label {
+	case "mobile", "iphone":
+		t["cell"] = true
+	case "home", "work":
+		t[label] = true
+	case "homefax", "workfax", "otherfax", "pager", "other", "main":
+		return ""
+	}
 	for _, s := range telSpecial {
 		if t[s] {
 			return ""
