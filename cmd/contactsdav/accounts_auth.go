@@ -2,8 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -22,11 +26,14 @@ type accountAuth struct {
 	// backendFor builds the user's Backend on their token source.
 	backendFor func(a accounts.Account, ts oauth2.TokenSource) (carddav.Backend, error)
 	log        *slog.Logger
+	// trusted are reverse proxies whose X-Forwarded-For is believed, so
+	// failed logins are counted per real client, not per proxy.
+	trusted []netip.Prefix
 }
 
 // Authenticate implements carddav.Authenticator.
 func (a *accountAuth) Authenticate(r *http.Request, username, password string) (carddav.Backend, error) {
-	err := a.reg.Authenticate(username, password, r.RemoteAddr)
+	err := a.reg.Authenticate(username, password, clientAddr(r, a.trusted))
 	var rl *accounts.RateLimited
 	switch {
 	case errors.As(err, &rl):
@@ -69,4 +76,50 @@ func oauthConfigFor(clientID, clientSecret, loginURL string) func(accounts.Accou
 			Scopes:       accounts.Scopes,
 		}
 	}
+}
+
+// clientAddr is the address a request came from, as "ip:port": its peer, or,
+// when the peer is a trusted reverse proxy, the nearest X-Forwarded-For hop
+// that is not one (hops further left could be forged by the client).
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !isTrusted(peer.Addr()) {
+		return r.RemoteAddr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !isTrusted(a) {
+			return net.JoinHostPort(a.Unmap().String(), "0")
+		}
+	}
+	return r.RemoteAddr
+}
+
+// parsePrefixes reads a comma-separated list of addresses and CIDR prefixes.
+func parsePrefixes(spec string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range splitList(spec) {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: not an address or prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -58,3 +58,35 @@ func TestAccountAuth(t *testing.T) {
 		t.Fatalf("usgov token URL %s", cfg.Endpoint.TokenURL)
 	}
 }
+
+func TestClientAddr(t *testing.T) {
+	trusted, err := parsePrefixes("10.0.0.0/8, 127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, remote, xff, want string
+	}{
+		{"direct client", "203.0.113.9:5000", "", "203.0.113.9:5000"},
+		{"direct client forging a header", "203.0.113.9:5000", "198.51.100.1", "203.0.113.9:5000"},
+		{"through a trusted proxy", "127.0.0.1:40000", "198.51.100.7", "198.51.100.7:0"},
+		{"two trusted proxies", "10.1.2.3:40000", "198.51.100.7, 10.9.9.9", "198.51.100.7:0"},
+		{"forged hop left of the real client", "127.0.0.1:40000", "192.0.2.66, 198.51.100.7", "198.51.100.7:0"},
+		{"trusted proxy without header", "127.0.0.1:40000", "", "127.0.0.1:40000"},
+		{"garbage header", "127.0.0.1:40000", "not-an-ip", "127.0.0.1:40000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("PROPFIND", "/", nil)
+			r.RemoteAddr = tc.remote
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			if got := clientAddr(r, trusted); got != tc.want {
+				t.Fatalf("clientAddr = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if _, err := parsePrefixes("10.0.0.0/8,bogus"); err == nil {
+		t.Fatal("a bad prefix was accepted")
+	}
+}

@@ -58,6 +58,7 @@ type serveConfig struct {
 	publicURL              string
 	appOnly                bool
 	allowUsers             string
+	trustedProxies         string
 
 	// TLS.
 	tlsCert, tlsKey string
@@ -91,6 +92,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.keyFile, "key-file", "", "file with the key that encrypts tokens at rest (default DATA/"+accountsKeyName+"; $"+keyEnv+" wins)")
 	fs.StringVar(&c.publicURL, "public-url", "", "external origin of this server for the sign-in page and profiles, e.g. https://dav.example.org (default from --listen)")
 	fs.BoolVar(&c.appOnly, "app-only", false, "organisation mode: reach mailboxes with application permissions (client credentials, /users/{upn}); people still sign in once on /login to get app passwords")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (for the failed-login limit)")
 	fs.StringVar(&c.allowUsers, "allow-users", "", "comma-separated sign-in names or @domains allowed to sign in (default: anyone the tenant lets in)")
 
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM, with chain)")
@@ -233,7 +235,7 @@ func newServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (srv *
 		return nil, err
 	}
 
-	mux.Handle("/", carddav.NewHandler(carddav.Options{Auth: auth, Logger: logger, Registry: reg}))
+	mux.Handle("/", carddav.NewHandler(carddav.Options{Auth: auth, Logger: logger, Registry: reg, MaxResourceSize: backend.MaxResourceSize}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

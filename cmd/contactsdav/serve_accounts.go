@@ -82,10 +82,15 @@ func (srv *server) setupAccounts(cfg serveConfig, d sharedDeps, caPEM []byte, mu
 		}
 		appTokens = cc.TokenSource(context.Background())
 	}
+	trusted, err := parsePrefixes(cfg.trustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	backends := &userBackends{m: map[string]carddav.Backend{}}
 	return &accountAuth{
-		reg: reg,
-		log: d.logger,
+		reg:     reg,
+		log:     d.logger,
+		trusted: trusted,
 		backendFor: func(a accounts.Account, ts oauth2.TokenSource) (carddav.Backend, error) {
 			return backends.get(a.User, func() (carddav.Backend, error) {
 				gopts := graph.Options{BaseURL: graphBase, TokenSource: ts, Limiter: limiters.get(a.Mailbox)}
