@@ -23,7 +23,10 @@ import (
 )
 
 // The Client is what the backend takes.
-var _ backend.ContactsAPI = (*graph.Client)(nil)
+var (
+	_ backend.ContactsAPI  = (*graph.Client)(nil)
+	_ backend.PhotoBatcher = (*graph.Client)(nil) // photos of a multiget in one request per 20
+)
 
 // contractEnv is a Graph to run the contract against: the emulator, or a
 // live tenant.
@@ -176,6 +179,7 @@ func runContract(t *testing.T, env *contractEnv) {
 	t.Run("Caps", func(t *testing.T) { contractCaps(t, c, folder(t)) })
 	t.Run("ExtendedProperties", func(t *testing.T) { contractExtended(t, c, folder(t)) })
 	t.Run("Photos", func(t *testing.T) { contractPhotos(t, c, folder(t)) })
+	t.Run("BatchedPhotos", func(t *testing.T) { contractBatchedPhotos(t, env, c, folder(t)) })
 	t.Run("Delta", func(t *testing.T) { contractDelta(t, env, c, folder(t)) })
 	t.Run("Batch", func(t *testing.T) { contractBatch(t, env, c, folder(t)) })
 	t.Run("Paging", func(t *testing.T) { contractPaging(t, env, c, folder(t)) })
@@ -1106,5 +1110,54 @@ func contractConflicts(t *testing.T, env *contractEnv, fid string) {
 	}
 	if n := statusCount(env, 412) - before; n != 1 {
 		t.Errorf("%d attempts of a PATCH with If-Match answered 412, want 1", n)
+	}
+}
+
+// contractBatchedPhotos fetches the photos of 25 contacts, 3 of which have
+// one, through $batch: exact bytes for those, nil for the rest, in two
+// batch requests (20 items at most per batch).
+func contractBatchedPhotos(t *testing.T, env *contractEnv, c *graph.Client, fid string) {
+	ctx := context.Background()
+	var ids []string
+	want := map[string][]byte{}
+	for i := range 25 {
+		ct, err := c.CreateContact(ctx, fid, &graph.Contact{GivenName: fmt.Sprintf("Batched %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ct.ID)
+		if i%10 == 3 {
+			data := append(tinyJPEG(), byte(i)) // a distinct photo each
+			if err := c.PutPhoto(ctx, ct.ID, &graph.Photo{ContentType: "image/jpeg", Data: data}); err != nil {
+				t.Fatal(err)
+			}
+			want[ct.ID] = data
+		}
+	}
+	batches := func() int { return 0 }
+	if env.emu != nil {
+		batches = func() int { return env.emu.Counts()["batch 200"] }
+	}
+	before := batches()
+	got, err := c.GetPhotos(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("GetPhotos answered %d ids of %d", len(got), len(ids))
+	}
+	for _, id := range ids {
+		p := got[id]
+		switch w, has := want[id]; {
+		case has && (p == nil || !bytes.Equal(p.Data, w) || !strings.HasPrefix(p.ContentType, "image/jpeg")):
+			t.Errorf("photo of %s: %+v, want %d bytes of image/jpeg", id, p, len(w))
+		case !has && p != nil:
+			t.Errorf("contact %s has no photo, GetPhotos gave %d bytes", id, len(p.Data))
+		}
+	}
+	if env.emu != nil {
+		if n := batches() - before; n != 2 {
+			t.Errorf("GetPhotos of 25 ids took %d batch requests, want 2", n)
+		}
 	}
 }
