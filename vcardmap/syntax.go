@@ -202,10 +202,23 @@ func unfold(s string) []string {
 	return out
 }
 
-// isQP reports whether a raw line declares quoted-printable before its value.
+// isQP reports whether a raw line has an ENCODING=QUOTED-PRINTABLE (or
+// bare QUOTED-PRINTABLE) parameter; the words elsewhere (a TYPE value, inside
+// a quoted string) do not count.
 func isQP(l string) bool {
-	head, _, ok := cutValue(l)
-	return ok && strings.Contains(strings.ToUpper(head), "QUOTED-PRINTABLE")
+	if !strings.Contains(strings.ToUpper(l), "QUOTED-PRINTABLE") {
+		return false // fast path
+	}
+	p, err := parseLine(l)
+	if err != nil {
+		return false
+	}
+	for _, v := range p.param("ENCODING") {
+		if strings.EqualFold(v, "QUOTED-PRINTABLE") {
+			return true
+		}
+	}
+	return false
 }
 
 // cutValue splits a line at the first colon outside a quoted parameter value.

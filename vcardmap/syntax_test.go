@@ -156,6 +156,8 @@ func TestInputTolerance(t *testing.T) {
 			func(m *Mapped) bool { return m.Contact.DisplayName == "Jürgen" }},
 		{"2.1 latin-1 raw bytes", "BEGIN:VCARD\r\nVERSION:2.1\r\nFN;CHARSET=ISO-8859-1:J\xfcrgen\r\nEND:VCARD\r\n",
 			func(m *Mapped) bool { return m.Contact.DisplayName == "Jürgen" }},
+		{"QUOTED-PRINTABLE as a TYPE value is no soft break (fuzz find)", "BEGIN:VCARD\r\nX-A;TYPE=QUOTED-PRINTABLE;X-P=\"ENCODING=QUOTED-PRINTABLE\":a=\r\nNOTE:b\r\nEND:VCARD\r\n",
+			func(m *Mapped) bool { return m.Contact.PersonalNotes == "b" }},
 		{"BOM and missing VERSION", "\xef\xbb\xbfBEGIN:VCARD\r\nFN:x\r\nEND:VCARD\r\n",
 			func(m *Mapped) bool { return m.Contact.DisplayName == "x" && m.Version == "3.0" }},
 		{"4.0 tel URI", "BEGIN:VCARD\r\nVERSION:4.0\r\nTEL;VALUE=uri;TYPE=cell:tel:+1-555\r\nEND:VCARD\r\n",
