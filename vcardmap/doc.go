@@ -61,9 +61,10 @@
 // unit), the client's exact property. It also records a fingerprint of each
 // slot's Graph value as written. Outlook edits win: on Render a template
 // whose slot's fingerprint no longer matches Graph is dropped, together with
-// every property of its itemN. group (its X-ABLabel, X-ABADR…), and Graph's
-// value is rendered by default instead; a value deleted in Outlook is never
-// resurrected. See extras.go for the format.
+// every property of its itemN. group (its X-ABLabel, X-ABADR…) and the 3.0
+// LABEL of a changed address, and Graph's value is rendered by default
+// instead; a value deleted in Outlook is never resurrected. Extras that
+// belong to no Graph field (a 4th email, a fax) always stay. See extras.go for the format.
 //
 // # Graph → vCard → Graph
 //

@@ -6,6 +6,8 @@ package vcardmap
 //	vcardmap/1 <family>                      family: 3 (2.1/3.0 source) or 4 (4.0)
 //	fp <slot>=<fingerprint> ...              Graph values as written, per slot
 //	X <content line>                         an extra property, kept verbatim
+//	A <slot> <content line>                  an extra describing a slot (a 3.0
+//	                                         LABEL and its ADR), dropped with it
 //	T <slot>.<idx> <content line>            a template: group, name and parameters
 //	                                         of a mapped property; value from Graph
 //	R <slot>.<idx> <content line>            a mapped property kept exactly as the
@@ -54,6 +56,8 @@ func encodeExtras(fam int, fps map[string]string, recs []record) string {
 	}
 	for _, r := range recs {
 		switch {
+		case r.slot == "" && r.anchor != "":
+			fmt.Fprintf(&b, "A %s ", r.anchor)
 		case r.slot == "":
 			b.WriteString("X ")
 		case r.raw:
@@ -88,12 +92,18 @@ func decodeExtras(s string) (*extras, error) {
 				ex.fps[k] = v
 			}
 			continue
-		case "X", "T", "R":
+		case "X", "T", "R", "A":
 		default:
 			return nil, fmt.Errorf("vcardmap: unknown extras record %q", truncate(kind))
 		}
 		r := record{raw: kind == "R"}
-		if kind != "X" {
+		if kind == "A" {
+			slot, line, ok := strings.Cut(rest, " ")
+			if !ok || !knownSlot(slot) {
+				return nil, fmt.Errorf("vcardmap: bad extras anchor %q", truncate(slot))
+			}
+			r.anchor, rest = slot, line
+		} else if kind != "X" {
 			ref, line, ok := strings.Cut(rest, " ")
 			dot := strings.LastIndexByte(ref, '.')
 			ok2 := dot > 0

@@ -66,6 +66,18 @@ func TestStaleExtras(t *testing.T) {
 			notWant: []string{"item6."},
 		},
 		{
+			name: "3.0 LABEL goes with its address", fixture: "evolution-3.50.vcf",
+			edit:    func(m *Mapped) { m.Contact.BusinessAddress.Street = "Kungsgatan 2" },
+			want:    []string{"ADR;TYPE=WORK:;;Kungsgatan 2;Stockholm;;111 51;Sverige"},
+			notWant: []string{"LABEL", "Drottninggatan"},
+		},
+		{
+			name: "2.1 LABEL goes with its address", fixture: "outlook2016-export-2.1.vcf",
+			edit:    func(m *Mapped) { m.Contact.BusinessAddress = nil },
+			notWant: []string{"LABEL", "Hafenstraße"},
+			want:    []string{"X-MS-OL-DEFAULT-POSTAL-ADDRESS:2"},
+		},
+		{
 			name: "PO box dropped with its address", fixture: "evolution-3.50.vcf",
 			edit:    func(m *Mapped) { m.Contact.OtherAddress.City = "Lund" },
 			want:    []string{"ADR:;;;Lund;;751 04;Sverige"},

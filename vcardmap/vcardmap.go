@@ -42,10 +42,11 @@ var ErrInvalid = errors.New("vcardmap: invalid vCard")
 // Graph, unless raw is set: then it is the client's exact property, kept
 // because the rendering from Graph would not have reproduced it.
 type record struct {
-	slot string
-	idx  int
-	raw  bool
-	p    *property
+	slot   string
+	idx    int
+	raw    bool
+	p      *property
+	anchor string // for an extra: the slot it describes (a 3.0 LABEL's address)
 }
 
 // family is 3 for vCard 2.1 and 3.0 (whose values share one syntax once 2.1
@@ -100,6 +101,21 @@ func Parse(data []byte) (*Mapped, error) {
 	kept := recs[:0]
 	for _, r := range recs {
 		if r.slot == "" {
+			// A 3.0 LABEL is the formatted form of the ADR of its type:
+			// anchored to that address, it goes when Outlook edits it.
+			if r.p.is("LABEL") && r.p.Group == "" {
+				t := r.p.types()
+				a := "adr.other"
+				if t["work"] {
+					a = "adr.work"
+				} else if t["home"] {
+					a = "adr.home"
+				}
+				if used[a] > 0 {
+					r.anchor = a
+					fps[a] = fingerprint(&m.Contact, m.Photo, a)
+				}
+			}
 			kept = append(kept, r)
 			continue
 		}
@@ -742,6 +758,9 @@ func Render(m *Mapped, version string) ([]byte, error) {
 			continue
 		}
 		if r.slot == "" {
+			if r.anchor != "" && !fresh[r.anchor] {
+				continue
+			}
 			if overrideKind && (r.p.is("KIND") || r.p.is("X-ADDRESSBOOKSERVER-KIND") || r.p.is("MEMBER") || r.p.is("X-ADDRESSBOOKSERVER-MEMBER")) {
 				continue
 			}
