@@ -953,3 +953,45 @@ func TestGraphErrorsMapped(t *testing.T) {
 		t.Errorf("throttled write: %v, want 503", err)
 	}
 }
+
+// Once the refresh interval has passed, a sync of one book asks Graph for
+// that book's changes only: walking the folder tree (a request per folder)
+// waits for a listing of the home set, which still sees new folders.
+func TestIdleBookSyncDoesNotWalkFolderTree(t *testing.T) {
+	e := newEnv(t)
+	e.api.addFolder(e.api.defID, "Work")
+	e.api.addFolder(e.api.defID, "Family")
+	e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: "Ada"})
+	first := e.sync("default", "", 0)
+	intervalPassed := func() { // the refresh interval ends; the folder tree stays cached
+		for k := range e.b.cache.Items() {
+			if strings.Contains(k, "\x00fresh\x00") || strings.HasSuffix(k, "\x00books-fresh") {
+				e.b.cache.Delete(k)
+			}
+		}
+	}
+	intervalPassed()
+	e.api.resetCounts()
+	e.sync("default", first.Token, 0)
+	if n := e.api.count("ListFolders"); n != 0 {
+		t.Errorf("an idle sync of one book walked the folder tree %d times: %v", n, e.api.calls)
+	}
+	if n := e.api.count("ContactsDelta"); n != 1 {
+		t.Errorf("an idle sync of one book ran %d delta rounds, want 1", n)
+	}
+
+	e.api.addFolder(e.api.defID, "Made in Outlook")
+	intervalPassed()
+	books, err := e.b.ListAddressBooks(e.ctx)
+	e.must(err)
+	if n := e.api.count("ListFolders"); n != 1 {
+		t.Errorf("listing the home set after the interval walked the tree %d times, want 1", n)
+	}
+	found := false
+	for _, bk := range books {
+		found = found || bk.DisplayName == "Made in Outlook"
+	}
+	if !found {
+		t.Errorf("a folder made in Outlook is missing from the listing: %+v", books)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-webdav"
 	"github.com/patrickmn/go-cache"
@@ -47,12 +48,25 @@ func shortHash(parts ...string) string {
 // and different for a new folder of the same name.
 func folderKey(folderID string) string { return shortHash("folder", folderID) }
 
-// books returns the user's books, the default first, then by display name.
-// The folder tree is cached for the refresh interval.
-func (b *Backend) books(ctx context.Context) ([]book, error) {
-	ck := b.key("books")
+// folderTreeMaxAge bounds how stale the folder tree may be for work inside
+// one book (its sync, reads and writes). Walking the tree costs a Graph
+// request per folder, and a client syncing one book learns nothing from it;
+// listings of the home set still see the tree as fresh as the refresh
+// interval, and a slug the stale tree lacks reloads it.
+const folderTreeMaxAge = 5 * time.Minute
+
+// books returns the user's books, the default first, then by display name,
+// no older than the refresh interval.
+func (b *Backend) books(ctx context.Context) ([]book, error) { return b.folderTree(ctx, true) }
+
+// folderTree returns the cached books, reloading them when there are none,
+// or when fresh is asked for and the refresh interval has passed.
+func (b *Backend) folderTree(ctx context.Context, fresh bool) ([]book, error) {
+	ck, fk := b.key("books"), b.key("books-fresh")
 	if v, ok := b.cache.Get(ck); ok {
-		return v.([]book), nil
+		if _, young := b.cache.Get(fk); young || !fresh {
+			return v.([]book), nil
+		}
 	}
 	v, err, _ := b.sf.Do(ck, func() (any, error) {
 		// Shared by concurrent requests: one leaving must not fail the rest.
@@ -62,7 +76,8 @@ func (b *Backend) books(ctx context.Context) ([]book, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.cache.Set(ck, books, b.refresh)
+		b.cache.Set(ck, books, max(folderTreeMaxAge, b.refresh))
+		b.cache.Set(fk, true, b.refresh)
 		return books, nil
 	})
 	if err != nil {
@@ -152,15 +167,18 @@ func nestedName(f graph.ContactFolder, byID map[string]graph.ContactFolder, defI
 	return name
 }
 
-// book returns one book by slug; 404 when there is none.
+// book returns one book by slug; 404 when there is none. The folder tree
+// may be up to folderTreeMaxAge old here, unless it lacks the slug.
 func (b *Backend) book(ctx context.Context, slug string) (*book, error) {
-	books, err := b.books(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for i := range books {
-		if books[i].Slug == slug {
-			return &books[i], nil
+	for _, fresh := range []bool{false, true} {
+		books, err := b.folderTree(ctx, fresh)
+		if err != nil {
+			return nil, err
+		}
+		for i := range books {
+			if books[i].Slug == slug {
+				return &books[i], nil
+			}
 		}
 	}
 	return nil, webdav.NewHTTPError(http.StatusNotFound, fmt.Errorf("no address book %q", slug))

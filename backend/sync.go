@@ -287,7 +287,7 @@ func (b *Backend) applyDelta(ctx context.Context, bk *book, snap *snapshot, res 
 // otherFolders returns the ids of the user's folders other than bk's, as
 // far as the cached folder list knows them.
 func (b *Backend) otherFolders(ctx context.Context, bk *book) map[string]bool {
-	books, err := b.books(ctx)
+	books, err := b.folderTree(ctx, false)
 	if err != nil {
 		return nil
 	}
