@@ -35,7 +35,7 @@ func requireTool(t *testing.T, name string) string {
 // embedded default unless cfg says otherwise — and returns it, its URL and a
 // stop function (also run at cleanup; calling it twice is harmless). Fields
 // cfg leaves zero take serve's flag defaults.
-func startTestServer(t *testing.T, cfg serveConfig) (*server, string, func()) {
+func startTestServer(t testing.TB, cfg serveConfig) (*server, string, func()) {
 	t.Helper()
 	var def serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -260,7 +260,7 @@ func readLocal(t *testing.T, dir, uid string) string {
 	return string(b)
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
