@@ -995,3 +995,38 @@ func TestIdleBookSyncDoesNotWalkFolderTree(t *testing.T) {
 		t.Errorf("a folder made in Outlook is missing from the listing: %+v", books)
 	}
 }
+
+// A client that drops properties it does not know (here X-MS-OFFICE,
+// X-MS-INITIALS, X-MS-FILEAS) edits a contact made in Outlook: its edit
+// lands, and the Outlook fields only those properties carry are kept.
+func TestPutKeepsFieldsTheClientCannotSay(t *testing.T) {
+	e := newEnv(t)
+	id := e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: "Ada Lovelace", GivenName: "Ada", Surname: "Lovelace",
+		OfficeLocation: "Room 12", Initials: "A.L.", FileAs: "Lovelace, Ada", JobTitle: "Analyst"})
+	var name string
+	for n := range e.list("default") {
+		name = n
+	}
+	served := string(e.get("default", name).Card)
+	for _, want := range []string{"X-MS-OFFICE:Room 12", "X-MS-INITIALS:A.L.", "X-MS-FILEAS:Lovelace\\, Ada"} {
+		if !strings.Contains(served, want) {
+			t.Fatalf("served card lacks %s:\n%s", want, served)
+		}
+	}
+	var kept []string // the card as a client that knows no X-MS-* saves it, edited
+	for _, line := range strings.Split(served, "\r\n") {
+		if !strings.HasPrefix(line, "X-MS-") {
+			kept = append(kept, strings.Replace(line, "TITLE:Analyst", "TITLE:Engineer", 1))
+		}
+	}
+	e.put("default", name, []byte(strings.Join(kept, "\r\n")), carddav.Conditions{})
+	got, err := e.api.GetContact(e.ctx, e.api.defID, id, graph.Query{})
+	e.must(err)
+	if got.JobTitle != "Engineer" {
+		t.Errorf("the client's edit was lost: job title %q", got.JobTitle)
+	}
+	if got.OfficeLocation != "Room 12" || got.Initials != "A.L." || got.FileAs != "Lovelace, Ada" {
+		t.Errorf("Outlook fields cleared by a client that cannot say them: office %q, initials %q, fileAs %q",
+			got.OfficeLocation, got.Initials, got.FileAs)
+	}
+}

@@ -412,6 +412,26 @@ func (b *Backend) reread(ctx context.Context, bk *book, c *graph.Contact) *graph
 	return re
 }
 
+// keepUnsaid is the contact a PUT asks for, except that the fields only an
+// X-MS-* property carries keep Graph's values when the card has no property
+// for them: a client that drops properties it does not know must not clear
+// an Outlook office location (clients.md §6: never delete Graph data
+// because a client's dialect lacks the field).
+func keepUnsaid(old *graph.Contact, m *vcardmap.Mapped) graph.Contact {
+	c := m.Contact
+	for _, name := range m.Unsaid {
+		switch name {
+		case "initials":
+			c.Initials = old.Initials
+		case "officeLocation":
+			c.OfficeLocation = old.OfficeLocation
+		case "fileAs":
+			c.FileAs = old.FileAs
+		}
+	}
+	return c
+}
+
 // update PATCHes the fields that changed and, if it changed, the photo.
 func (b *Backend) update(ctx context.Context, bk *book, cur store.Member, m *vcardmap.Mapped, chunks []string, conditional bool) (*graph.Contact, error) {
 	old := b.cachedContact(cur.ID, cur.ChangeKey)
@@ -423,7 +443,8 @@ func (b *Backend) update(ctx context.Context, bk *book, cur store.Member, m *vca
 	}
 	var props []graph.ExtendedProperty
 	patchFor := func(old *graph.Contact) graph.Patch {
-		patch := graph.NewPatch(old, &m.Contact)
+		want := keepUnsaid(old, m)
+		patch := graph.NewPatch(old, &want)
 		props = wantProps(old, cur.Name, m.UID, chunks)
 		if len(props) > 0 {
 			patch["singleValueExtendedProperties"] = props

@@ -31,6 +31,18 @@ type Mapped struct {
 	// Version is the VERSION of the parsed card ("2.1", "3.0" or "4.0");
 	// Render ignores it.
 	Version string
+	// Unsaid lists the Graph properties (JSON names) that only this
+	// gateway's X-MS-* properties carry (initials, officeLocation, fileAs)
+	// and that the card has no property for. A client that drops properties
+	// it does not know loses them without meaning to, so an update should
+	// leave them as Graph has them rather than clear them (clients.md §6).
+	Unsaid []string
+}
+
+// xmsOnly are the slots only an X-MS-* property carries, with the Graph
+// property each fills.
+var xmsOnly = []struct{ slot, graphName string }{
+	{"initials", "initials"}, {"office", "officeLocation"}, {"fileas", "fileAs"},
 }
 
 // ErrInvalid wraps every error caused by a malformed card.
@@ -94,6 +106,11 @@ func Parse(data []byte) (*Mapped, error) {
 		}
 		recs = append(recs, record{slot: slot, idx: used[slot], p: p})
 		used[slot]++
+	}
+	for _, x := range xmsOnly {
+		if used[x.slot] == 0 {
+			m.Unsaid = append(m.Unsaid, x.graphName)
+		}
 	}
 	// Decide, now that the Graph fields are complete, which templates must
 	// keep the client's raw property and which are implied by the defaults.
