@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/contactsdav/contactsdav/carddav/carddavtest"
 )
 
 // The client flows below replay, step by step, what clients.md §1–§3 records
@@ -35,9 +37,9 @@ func syncToken(t *testing.T, f *fixture, ua string) string {
 	t.Helper()
 	resp, body := f.do(t, req{method: "PROPFIND", path: book, body: fixtureBody(t, "apple-book-propfind.xml"),
 		header: map[string]string{"Depth": "0", "User-Agent": ua}})
-	r := parseMS(t, resp, body).resp(t, book)
-	tok := r.ok(t, nsDAV, "sync-token").Text
-	if ctag := r.ok(t, nsCS, "getctag").Text; ctag != tok || tok == "" {
+	r := carddavtest.ParseMultistatus(t, resp, body).Response(t, book)
+	tok := r.OK(t, nsDAV, "sync-token").Text
+	if ctag := r.OK(t, nsCS, "getctag").Text; ctag != tok || tok == "" {
 		t.Fatalf("getctag %q, sync-token %q", ctag, tok)
 	}
 	return tok
@@ -69,10 +71,10 @@ func TestAppleFlow(t *testing.T) {
 		t.Fatalf("well-known with auth = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, body := f.do(t, req{method: "PROPFIND", path: principal, header: ua, body: fixtureBody(t, "apple-entry-propfind.xml")})
-	r := parseMS(t, resp, body).resp(t, principal)
-	mustContain(t, r.ok(t, nsDAV, "current-user-principal").Inner, principal)
-	mustContain(t, r.ok(t, nsDAV, "principal-URL").Inner, principal)
-	mustContain(t, r.ok(t, nsDAV, "resourcetype").Inner, "principal", "collection")
+	r := carddavtest.ParseMultistatus(t, resp, body).Response(t, principal)
+	mustContain(t, r.OK(t, nsDAV, "current-user-principal").Inner, principal)
+	mustContain(t, r.OK(t, nsDAV, "principal-URL").Inner, principal)
+	mustContain(t, r.OK(t, nsDAV, "resourcetype").Inner, "principal", "collection")
 
 	resp, _ = f.do(t, req{method: "OPTIONS", path: principal, noAuth: true, header: ua})
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("DAV"), "addressbook") {
@@ -80,14 +82,14 @@ func TestAppleFlow(t *testing.T) {
 	}
 
 	resp, body = f.do(t, req{method: "PROPFIND", path: principal, header: ua, body: fixtureBody(t, "apple-principal-propfind.xml")})
-	r = parseMS(t, resp, body).resp(t, principal)
-	mustContain(t, r.ok(t, nsCard, "addressbook-home-set").Inner, home)
-	if got := r.ok(t, nsDAV, "displayname").Text; got != alice {
+	r = carddavtest.ParseMultistatus(t, resp, body).Response(t, principal)
+	mustContain(t, r.OK(t, nsCard, "addressbook-home-set").Inner, home)
+	if got := r.OK(t, nsDAV, "displayname").Text; got != alice {
 		t.Errorf("principal displayname = %q", got)
 	}
-	r.ok(t, nsDAV, "principal-collection-set")
+	r.OK(t, nsDAV, "principal-collection-set")
 	for _, missing := range []string{"resource-id", "supported-report-set"} {
-		if st, _ := r.prop(nsDAV, missing); st != "HTTP/1.1 404 Not Found" {
+		if st, _ := r.Prop(nsDAV, missing); st != "HTTP/1.1 404 Not Found" {
 			t.Errorf("%s status %q, want 404", missing, st)
 		}
 	}
@@ -96,18 +98,18 @@ func TestAppleFlow(t *testing.T) {
 	// add-member or bulk-requests (Apple would then not use PUT).
 	resp, body = f.do(t, req{method: "PROPFIND", path: home, header: with(map[string]string{"Depth": "1"}),
 		body: fixtureBody(t, "apple-home-propfind.xml")})
-	ms := parseMS(t, resp, body)
-	if got := ms.hrefs(); len(got) != 2 || got[0] != home || got[1] != book {
+	ms := carddavtest.ParseMultistatus(t, resp, body)
+	if got := ms.Hrefs(); len(got) != 2 || got[0] != home || got[1] != book {
 		t.Fatalf("home Depth 1 hrefs = %v", got)
 	}
-	br := ms.resp(t, book)
-	mustContain(t, br.ok(t, nsDAV, "resourcetype").Inner, "addressbook")
-	mustContain(t, br.ok(t, nsDAV, "current-user-privilege-set").Inner, "<D:write/>", "<D:write-content/>", "<D:read/>")
-	mustContain(t, br.ok(t, nsDAV, "supported-report-set").Inner, "sync-collection", "addressbook-multiget")
-	br.ok(t, nsDAV, "sync-token")
-	br.ok(t, nsCard, "max-resource-size")
+	br := ms.Response(t, book)
+	mustContain(t, br.OK(t, nsDAV, "resourcetype").Inner, "addressbook")
+	mustContain(t, br.OK(t, nsDAV, "current-user-privilege-set").Inner, "<D:write/>", "<D:write-content/>", "<D:read/>")
+	mustContain(t, br.OK(t, nsDAV, "supported-report-set").Inner, "sync-collection", "addressbook-multiget")
+	br.OK(t, nsDAV, "sync-token")
+	br.OK(t, nsCard, "max-resource-size")
 	for _, p := range [][2]string{{nsDAV, "add-member"}, {"http://me.com/_namespace/", "bulk-requests"}} {
-		if st, _ := br.prop(p[0], p[1]); st != "HTTP/1.1 404 Not Found" {
+		if st, _ := br.Prop(p[0], p[1]); st != "HTTP/1.1 404 Not Found" {
 			t.Errorf("%s status %q, want 404", p[1], st)
 		}
 	}
@@ -115,7 +117,7 @@ func TestAppleFlow(t *testing.T) {
 	// Sync: initial, then a create with If-None-Match: *.
 	t0 := syncToken(t, f, uaApple)
 	resp, body = f.do(t, req{method: "REPORT", path: book, header: ua, body: fixtureBody(t, "apple-sync-collection.xml", "{{TOKEN}}", "")})
-	ms = parseMS(t, resp, body)
+	ms = carddavtest.ParseMultistatus(t, resp, body)
 	if len(ms.Responses) != 0 || ms.SyncToken == nil || *ms.SyncToken != t0 {
 		t.Fatalf("initial sync = %+v", ms)
 	}
@@ -137,22 +139,22 @@ func TestAppleFlow(t *testing.T) {
 		t.Fatal("getctag did not change on create")
 	}
 	resp, body = f.do(t, req{method: "REPORT", path: book, header: ua, body: fixtureBody(t, "apple-sync-collection.xml", "{{TOKEN}}", t0)})
-	ms = parseMS(t, resp, body)
+	ms = carddavtest.ParseMultistatus(t, resp, body)
 	if len(ms.Responses) != 1 || *ms.SyncToken != t1 {
 		t.Fatalf("incremental sync = %+v", ms)
 	}
-	if got := ms.resp(t, cardPath).ok(t, nsDAV, "getetag").Text; got != etag {
+	if got := ms.Response(t, cardPath).OK(t, nsDAV, "getetag").Text; got != etag {
 		t.Errorf("sync getetag = %q, want %q", got, etag)
 	}
-	if st, _ := ms.Responses[0].prop(nsCard, "address-data"); st != "" {
+	if st, _ := ms.Responses[0].Prop(nsCard, "address-data"); st != "" {
 		t.Error("address-data sent though not asked for")
 	}
 
 	// Multiget serves the card byte for byte, as vCard 3.0.
 	resp, body = f.do(t, req{method: "REPORT", path: book, header: with(map[string]string{"Depth": "1"}),
 		body: fixtureBody(t, "apple-multiget.xml", "{{HREFS}}", hrefList(cardPath))})
-	ms = parseMS(t, resp, body)
-	if got := ms.resp(t, cardPath).ok(t, nsCard, "address-data").Text; got != apple {
+	ms = carddavtest.ParseMultistatus(t, resp, body)
+	if got := ms.Response(t, cardPath).OK(t, nsCard, "address-data").Text; got != apple {
 		t.Errorf("multiget card = %q\nwant %q", got, apple)
 	}
 
@@ -173,9 +175,9 @@ func TestAppleFlow(t *testing.T) {
 	// "Make this my card": PROPPATCH CS:me-card on the home set.
 	resp, body = f.do(t, req{method: "PROPPATCH", path: home, header: with(nil),
 		body: fixtureBody(t, "apple-me-card-proppatch.xml", "{{HREF}}", cardPath)})
-	parseMS(t, resp, body).resp(t, home).ok(t, nsCS, "me-card")
+	carddavtest.ParseMultistatus(t, resp, body).Response(t, home).OK(t, nsCS, "me-card")
 	resp, body = f.do(t, req{method: "PROPFIND", path: home, header: ua, body: fixtureBody(t, "apple-home-propfind.xml")})
-	mustContain(t, parseMS(t, resp, body).resp(t, home).ok(t, nsCS, "me-card").Inner, cardPath)
+	mustContain(t, carddavtest.ParseMultistatus(t, resp, body).Response(t, home).OK(t, nsCS, "me-card").Inner, cardPath)
 
 	// DELETE, then the sync reports the href as 404.
 	resp, _ = f.do(t, req{method: "DELETE", path: cardPath, header: with(map[string]string{"If-Match": etag})})
@@ -183,7 +185,7 @@ func TestAppleFlow(t *testing.T) {
 		t.Fatalf("DELETE = %d", resp.StatusCode)
 	}
 	resp, body = f.do(t, req{method: "REPORT", path: book, header: ua, body: fixtureBody(t, "apple-sync-collection.xml", "{{TOKEN}}", t1)})
-	if r := parseMS(t, resp, body).resp(t, cardPath); r.Status != "HTTP/1.1 404 Not Found" {
+	if r := carddavtest.ParseMultistatus(t, resp, body).Response(t, cardPath); r.Status != "HTTP/1.1 404 Not Found" {
 		t.Errorf("deleted member status %q", r.Status)
 	}
 
@@ -213,14 +215,14 @@ func TestThunderbirdFlow(t *testing.T) {
 		t.Fatalf("challenge = %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 	resp, body := f.do(t, req{method: "PROPFIND", path: "/", header: h("0"), body: fixtureBody(t, "tb-wellknown-propfind.xml")})
-	mustContain(t, parseMS(t, resp, body).resp(t, "/").ok(t, nsDAV, "current-user-principal").Inner, principal)
+	mustContain(t, carddavtest.ParseMultistatus(t, resp, body).Response(t, "/").OK(t, nsDAV, "current-user-principal").Inner, principal)
 	resp, body = f.do(t, req{method: "PROPFIND", path: principal, header: h("0"), body: fixtureBody(t, "tb-principal-propfind.xml")})
-	mustContain(t, parseMS(t, resp, body).resp(t, principal).ok(t, nsCard, "addressbook-home-set").Inner, home)
+	mustContain(t, carddavtest.ParseMultistatus(t, resp, body).Response(t, principal).OK(t, nsCard, "addressbook-home-set").Inner, home)
 
 	// Home set: the book's first <status> must be exactly "HTTP/1.1 200 OK".
 	resp, body = f.do(t, req{method: "PROPFIND", path: home, header: h("1"), body: fixtureBody(t, "tb-home-propfind.xml")})
-	ms := parseMS(t, resp, body)
-	mustContain(t, ms.resp(t, book).ok(t, nsDAV, "resourcetype").Inner, "addressbook")
+	ms := carddavtest.ParseMultistatus(t, resp, body)
+	mustContain(t, ms.Response(t, book).OK(t, nsDAV, "resourcetype").Inner, "addressbook")
 	afterHref := body[strings.Index(body, "<D:href>"+book+"</D:href>"):]
 	if st := afterHref[strings.Index(afterHref, "<D:status>"):]; !strings.HasPrefix(st, "<D:status>HTTP/1.1 200 OK</D:status>") {
 		t.Errorf("first status of the book is %.40s", st)
@@ -238,36 +240,36 @@ func TestThunderbirdFlow(t *testing.T) {
 
 	// fetchAllFromServer: listing, one multiget, then the token.
 	resp, body = f.do(t, req{method: "PROPFIND", path: book, header: h("1"), body: fixtureBody(t, "tb-book-listing.xml")})
-	ms = parseMS(t, resp, body)
-	ms.resp(t, book).ok(t, nsCS, "getctag")
+	ms = carddavtest.ParseMultistatus(t, resp, body)
+	ms.Response(t, book).OK(t, nsCS, "getctag")
 	for _, p := range []string{tbPath, other} {
-		if etag := ms.resp(t, p).ok(t, nsDAV, "getetag").Text; !strings.HasPrefix(etag, `"`) {
+		if etag := ms.Response(t, p).OK(t, nsDAV, "getetag").Text; !strings.HasPrefix(etag, `"`) {
 			t.Errorf("%s getetag %q", p, etag)
 		}
 	}
 	missing := book + "gone.vcf"
 	resp, body = f.do(t, req{method: "REPORT", path: book, header: h("1"),
 		body: fixtureBody(t, "tb-multiget.xml", "{{HREFS}}", hrefList(tbPath, other, missing))})
-	ms = parseMS(t, resp, body)
-	if got := ms.resp(t, tbPath).ok(t, nsCard, "address-data").Text; !strings.Contains(got, "VERSION:3.0") || !strings.Contains(got, "FN:Tess Bird") {
+	ms = carddavtest.ParseMultistatus(t, resp, body)
+	if got := ms.Response(t, tbPath).OK(t, nsCard, "address-data").Text; !strings.Contains(got, "VERSION:3.0") || !strings.Contains(got, "FN:Tess Bird") {
 		t.Errorf("multiget card = %q (want 3.0: no version asked)", got)
 	}
-	if r := ms.resp(t, missing); r.Status != "HTTP/1.1 404 Not Found" {
+	if r := ms.Response(t, missing); r.Status != "HTTP/1.1 404 Not Found" {
 		t.Errorf("missing href status %q", r.Status)
 	}
 	resp, body = f.do(t, req{method: "PROPFIND", path: book, header: h("0"), body: fixtureBody(t, "tb-synctoken-propfind.xml")})
-	tok := parseMS(t, resp, body).resp(t, book).ok(t, nsDAV, "sync-token").Text
+	tok := carddavtest.ParseMultistatus(t, resp, body).Response(t, book).OK(t, nsDAV, "sync-token").Text
 
 	// Another client edits a card; sync V2 brings it with address-data.
 	f.put(t, other, card("other", "Other Renamed"))
 	resp, body = f.do(t, req{method: "REPORT", path: book, header: h("1"), body: fixtureBody(t, "tb-sync-collection.xml", "{{TOKEN}}", tok)})
-	ms = parseMS(t, resp, body)
+	ms = carddavtest.ParseMultistatus(t, resp, body)
 	if len(ms.Responses) != 1 || ms.SyncToken == nil || *ms.SyncToken == tok {
 		t.Fatalf("sync = %+v", ms)
 	}
-	r := ms.resp(t, other)
-	r.ok(t, nsDAV, "getetag")
-	mustContain(t, r.ok(t, nsCard, "address-data").Text, "FN:Other Renamed")
+	r := ms.Response(t, other)
+	r.OK(t, nsDAV, "getetag")
+	mustContain(t, r.OK(t, nsCard, "address-data").Text, "FN:Other Renamed")
 	tok = *ms.SyncToken
 
 	// Thunderbird deletes without If-Match.
@@ -276,7 +278,7 @@ func TestThunderbirdFlow(t *testing.T) {
 		t.Fatalf("DELETE = %d", resp.StatusCode)
 	}
 	resp, body = f.do(t, req{method: "REPORT", path: book, header: h("1"), body: fixtureBody(t, "tb-sync-collection.xml", "{{TOKEN}}", tok)})
-	if r := parseMS(t, resp, body).resp(t, tbPath); !strings.HasPrefix(r.Status, "HTTP/1.1 404") {
+	if r := carddavtest.ParseMultistatus(t, resp, body).Response(t, tbPath); !strings.HasPrefix(r.Status, "HTTP/1.1 404") {
 		t.Errorf("deleted status %q", r.Status)
 	}
 
@@ -300,25 +302,25 @@ func TestDAVx5Flow(t *testing.T) {
 		t.Fatalf("well-known = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, body := f.do(t, req{method: "PROPFIND", path: principal, header: h("0"), body: fixtureBody(t, "davx5-entry-propfind.xml")})
-	r := parseMS(t, resp, body).resp(t, principal)
-	mustContain(t, r.ok(t, nsDAV, "resourcetype").Inner, "principal")
-	mustContain(t, r.ok(t, nsCard, "addressbook-home-set").Inner, home)
+	r := carddavtest.ParseMultistatus(t, resp, body).Response(t, principal)
+	mustContain(t, r.OK(t, nsDAV, "resourcetype").Inner, "principal")
+	mustContain(t, r.OK(t, nsCard, "addressbook-home-set").Inner, home)
 	resp, _ = f.do(t, req{method: "OPTIONS", path: principal, header: h("0")})
 	if !strings.Contains(resp.Header.Get("DAV"), "addressbook") {
 		t.Fatalf("OPTIONS DAV = %q", resp.Header.Get("DAV"))
 	}
 	resp, body = f.do(t, req{method: "PROPFIND", path: principal, header: h("0"), body: fixtureBody(t, "davx5-principal-propfind.xml")})
-	if st, _ := parseMS(t, resp, body).resp(t, principal).prop(nsDAV, "group-membership"); st != "HTTP/1.1 404 Not Found" {
+	if st, _ := carddavtest.ParseMultistatus(t, resp, body).Response(t, principal).Prop(nsDAV, "group-membership"); st != "HTTP/1.1 404 Not Found" {
 		t.Errorf("group-membership status %q", st)
 	}
 
 	// DAVx5 stores the home set with a trailing slash, but may be given
 	// one without; either works and hrefs end in "/".
 	resp, body = f.do(t, req{method: "PROPFIND", path: strings.TrimSuffix(home, "/"), header: h("1"), body: fixtureBody(t, "davx5-home-propfind.xml")})
-	ms := parseMS(t, resp, body)
-	mustContain(t, ms.resp(t, home).ok(t, nsDAV, "current-user-privilege-set").Inner, "<D:bind/>")
-	mustContain(t, ms.resp(t, book).ok(t, nsDAV, "current-user-privilege-set").Inner, "<D:write-content/>")
-	ms.resp(t, book).ok(t, nsDAV, "owner")
+	ms := carddavtest.ParseMultistatus(t, resp, body)
+	mustContain(t, ms.Response(t, home).OK(t, nsDAV, "current-user-privilege-set").Inner, "<D:bind/>")
+	mustContain(t, ms.Response(t, book).OK(t, nsDAV, "current-user-privilege-set").Inner, "<D:write-content/>")
+	ms.Response(t, book).OK(t, nsDAV, "owner")
 
 	// "Create address book": extended MKCOL at a UUID of its choosing.
 	newBook := home + "3f1c5b8e-2a4d-4e6f-9b0a-1c2d3e4f5a6b/"
@@ -331,27 +333,27 @@ func TestDAVx5Flow(t *testing.T) {
 		t.Fatalf("second MKCOL = %d, want 405", resp.StatusCode)
 	}
 	resp, body = f.do(t, req{method: "PROPFIND", path: home, header: h("1"), body: fixtureBody(t, "davx5-home-propfind.xml")})
-	nb := parseMS(t, resp, body).resp(t, newBook)
-	if nb.ok(t, nsDAV, "displayname").Text != "Work" || nb.ok(t, nsCard, "addressbook-description").Text != "Work contacts" {
+	nb := carddavtest.ParseMultistatus(t, resp, body).Response(t, newBook)
+	if nb.OK(t, nsDAV, "displayname").Text != "Work" || nb.OK(t, nsCard, "addressbook-description").Text != "Work contacts" {
 		t.Errorf("new book = %+v", nb)
 	}
 
 	// Capabilities check, then sync with an empty token.
 	resp, body = f.do(t, req{method: "PROPFIND", path: book, header: h("0"), body: fixtureBody(t, "davx5-book-capabilities.xml")})
-	r = parseMS(t, resp, body).resp(t, book)
-	mustContain(t, r.ok(t, nsDAV, "supported-report-set").Inner, "<D:sync-collection/>")
-	mustContain(t, r.ok(t, nsCard, "supported-address-data").Inner, `content-type="text/vcard" version="4.0"`)
-	if r.ok(t, nsCard, "max-resource-size").Text == "" || r.ok(t, nsCS, "getctag").Text != r.ok(t, nsDAV, "sync-token").Text {
+	r = carddavtest.ParseMultistatus(t, resp, body).Response(t, book)
+	mustContain(t, r.OK(t, nsDAV, "supported-report-set").Inner, "<D:sync-collection/>")
+	mustContain(t, r.OK(t, nsCard, "supported-address-data").Inner, `content-type="text/vcard" version="4.0"`)
+	if r.OK(t, nsCard, "max-resource-size").Text == "" || r.OK(t, nsCS, "getctag").Text != r.OK(t, nsDAV, "sync-token").Text {
 		t.Errorf("capabilities = %+v", r)
 	}
-	sync := func(token string, limit int) *msDoc {
+	sync := func(token string, limit int) *carddavtest.Multistatus {
 		lim := ""
 		if limit > 0 {
 			lim = fmt.Sprintf("<limit><nresults>%d</nresults></limit>", limit)
 		}
 		resp, body := f.do(t, req{method: "REPORT", path: book, header: h("0"),
 			body: fixtureBody(t, "davx5-sync-collection.xml", "{{TOKEN}}", token, "{{LIMIT}}", lim)})
-		ms := parseMS(t, resp, body)
+		ms := carddavtest.ParseMultistatus(t, resp, body)
 		if ms.SyncToken == nil {
 			t.Fatal("sync without sync-token")
 		}
@@ -400,7 +402,7 @@ func TestDAVx5Flow(t *testing.T) {
 				more = true
 				continue
 			}
-			r.ok(t, nsDAV, "getetag")
+			r.OK(t, nsDAV, "getetag")
 			seen[r.Href] = true
 		}
 		if !more {
@@ -419,13 +421,13 @@ func TestDAVx5Flow(t *testing.T) {
 	batch = append(batch, dvPath)
 	resp, body = f.do(t, req{method: "REPORT", path: book, header: h("0"),
 		body: fixtureBody(t, "davx5-multiget.xml", "{{HREFS}}", hrefList(batch...))})
-	ms = parseMS(t, resp, body)
+	ms = carddavtest.ParseMultistatus(t, resp, body)
 	if len(ms.Responses) != 10 {
 		t.Fatalf("multiget answered %d hrefs", len(ms.Responses))
 	}
-	r = ms.resp(t, dvPath)
-	mustContain(t, r.ok(t, nsCard, "address-data").Text, "VERSION:4.0", "item1.X-ABLabel:mobile")
-	if r.ok(t, nsDAV, "getcontenttype").Text != "text/vcard; charset=utf-8" || r.ok(t, nsDAV, "getetag").Text != etag {
+	r = ms.Response(t, dvPath)
+	mustContain(t, r.OK(t, nsCard, "address-data").Text, "VERSION:4.0", "item1.X-ABLabel:mobile")
+	if r.OK(t, nsDAV, "getcontenttype").Text != "text/vcard; charset=utf-8" || r.OK(t, nsDAV, "getetag").Text != etag {
 		t.Errorf("multiget props = %+v", r)
 	}
 
@@ -454,7 +456,7 @@ func TestDAVx5Flow(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("DELETE = %d", resp.StatusCode)
 	}
-	if r := sync(tok, 0).resp(t, dvPath); r.Status != "HTTP/1.1 404 Not Found" {
+	if r := sync(tok, 0).Response(t, dvPath); r.Status != "HTTP/1.1 404 Not Found" {
 		t.Errorf("deleted status %q", r.Status)
 	}
 
