@@ -39,9 +39,9 @@ func TestTrailingSlash(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			resp, body := f.rec(t, req{method: "PROPFIND", path: tc.path, header: map[string]string{"Depth": "0"}, body: propfindType})
-			ms := parseMS(t, resp, body)
+			ms := carddavtest.ParseMultistatus(t, resp, body)
 			if len(ms.Responses) != 1 || ms.Responses[0].Href != tc.href {
-				t.Fatalf("hrefs = %v, want %s", ms.hrefs(), tc.href)
+				t.Fatalf("hrefs = %v, want %s", ms.Hrefs(), tc.href)
 			}
 		})
 	}
@@ -162,7 +162,7 @@ func TestPropPatch(t *testing.T) {
 				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tc.status, body)
 			}
 			if tc.status == 207 {
-				ms := parseMS(t, resp, body)
+				ms := carddavtest.ParseMultistatus(t, resp, body)
 				if len(ms.Responses) != 1 || ms.Responses[0].Status != "" {
 					t.Fatalf("malformed 207: %s", body)
 				}
@@ -179,7 +179,7 @@ func TestPropPatch(t *testing.T) {
 					t.Errorf("%d properties answered, want %d: %s", n, len(tc.props), body)
 				}
 				for _, w := range tc.props {
-					st, _ := ms.Responses[0].prop(w.ns, w.local)
+					st, _ := ms.Responses[0].Prop(w.ns, w.local)
 					if want := fmt.Sprintf("HTTP/1.1 %d %s", w.status, http.StatusText(w.status)); st != want {
 						t.Errorf("%s: %q, want %q", w.local, st, want)
 					}
@@ -285,7 +285,7 @@ func TestMultistatusContentType(t *testing.T) {
 	} {
 		t.Run(rq.method+" "+rq.path, func(t *testing.T) {
 			resp, body := f.do(t, rq) // over the network: the header must really arrive
-			parseMS(t, resp, body)
+			carddavtest.ParseMultistatus(t, resp, body)
 			if !strings.HasPrefix(body, `<?xml version="1.0" encoding="UTF-8"?>`) ||
 				!strings.Contains(body, `<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav" xmlns:CS="http://calendarserver.org/ns/">`) {
 				t.Errorf("prologue: %.200s", body)
@@ -341,8 +341,8 @@ func TestPropfindModes(t *testing.T) {
 				t.Fatalf("status = %d, want %d\n%s", resp.StatusCode, tc.status, body)
 			}
 			if tc.status == 207 {
-				if ms := parseMS(t, resp, body); len(ms.Responses) != tc.hrefs {
-					t.Errorf("hrefs = %v, want %d", ms.hrefs(), tc.hrefs)
+				if ms := carddavtest.ParseMultistatus(t, resp, body); len(ms.Responses) != tc.hrefs {
+					t.Errorf("hrefs = %v, want %d", ms.Hrefs(), tc.hrefs)
 				}
 			}
 			mustContain(t, body, tc.has...)
@@ -400,7 +400,7 @@ func TestPut(t *testing.T) {
 	// The unicode name is listed percent-encoded and fetched by that href.
 	resp, body = f.rec(t, req{method: "PROPFIND", path: book, header: map[string]string{"Depth": "1"}, body: propfindType})
 	mustContain(t, body, "<D:href>"+book+"J%C3%B6hn%20Doe.vcf</D:href>")
-	parseMS(t, resp, body)
+	carddavtest.ParseMultistatus(t, resp, body)
 	resp, body = f.rec(t, req{method: "GET", path: book + "J%C3%B6hn%20Doe.vcf"})
 	if resp.StatusCode != 200 || !strings.Contains(body, "UID:j") {
 		t.Errorf("GET = %d %q", resp.StatusCode, body)
@@ -519,13 +519,13 @@ func TestAddressbookQuery(t *testing.T) {
 				return
 			}
 			var got []string
-			for _, r := range parseMS(t, resp, body).Responses {
+			for _, r := range carddavtest.ParseMultistatus(t, resp, body).Responses {
 				if r.Href == book {
 					got = append(got, r.Status[9:12])
 					continue
 				}
 				got = append(got, strings.TrimSuffix(strings.TrimPrefix(r.Href, book), ".vcf"))
-				data := r.ok(t, nsCard, "address-data").Text
+				data := r.OK(t, nsCard, "address-data").Text
 				if strings.Contains(data, "EMAIL") || !strings.Contains(data, "FN:") {
 					t.Errorf("address-data not reduced to FN: %q", data)
 				}
@@ -549,10 +549,10 @@ func TestMultigetEdgeCases(t *testing.T) {
 		`<D:href>%zz</D:href>` + // not a URL
 		`</C:addressbook-multiget>`
 	resp, raw := f.rec(t, req{method: "REPORT", path: book, body: body})
-	ms := parseMS(t, resp, raw)
+	ms := carddavtest.ParseMultistatus(t, resp, raw)
 	want := []string{"200", "200", "404", "404", "404", "404"}
 	if len(ms.Responses) != len(want) {
-		t.Fatalf("responses = %v", ms.hrefs())
+		t.Fatalf("responses = %v", ms.Hrefs())
 	}
 	for i, r := range ms.Responses {
 		st := r.Status

@@ -127,33 +127,6 @@ func mustNotContain(t *testing.T, body string, wants ...string) {
 	}
 }
 
-// parseMS, msDoc and msResp give handler_test.go carddavtest's multistatus
-// helpers under the names it was written with; new tests use carddavtest.
-func parseMS(t *testing.T, resp *http.Response, body string) *msDoc {
-	t.Helper()
-	ms := carddavtest.ParseMultistatus(t, resp, body)
-	d := &msDoc{Multistatus: ms}
-	for _, r := range ms.Responses {
-		d.Responses = append(d.Responses, msResp{r})
-	}
-	return d
-}
-
-// msDoc is a carddavtest.Multistatus whose responses have lower-case helpers.
-type msDoc struct {
-	*carddavtest.Multistatus
-	Responses []msResp
-}
-
-// msResp is a carddavtest.Response with lower-case helpers.
-type msResp struct{ carddavtest.Response }
-
-func (ms *msDoc) hrefs() []string { return ms.Hrefs() }
-
-func (r *msResp) prop(ns, local string) (string, carddavtest.Element) { return r.Prop(ns, local) }
-
-func (r *msResp) ok(t *testing.T, ns, local string) carddavtest.Element { return r.OK(t, ns, local) }
-
 // fixtureBody reads testdata/<name> and fills its placeholders.
 func fixtureBody(t testing.TB, name string, repl ...string) string {
 	t.Helper()

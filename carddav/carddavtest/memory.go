@@ -1,6 +1,7 @@
 // Package carddavtest provides test doubles for the carddav package: an
 // in-memory Backend with RFC 6578 change logs, conditional writes and
-// preconditions, and an Authenticator over a fixed set of users.
+// preconditions, and an Authenticator over a fixed set of users; and
+// helpers that parse and query RFC 4918 multistatus answers in tests.
 package carddavtest
 
 import (
