@@ -1030,3 +1030,26 @@ func TestPutKeepsFieldsTheClientCannotSay(t *testing.T) {
 			got.OfficeLocation, got.Initials, got.FileAs)
 	}
 }
+
+// MKCOL with the name of an existing Outlook folder makes a book at the
+// client's URL anyway, on a folder named "Name (2)": Graph refuses two
+// sibling folders of one name, and a refused MKCOL is a hard error in DAVx5.
+func TestMkcolNameClash(t *testing.T) {
+	e := newEnv(t)
+	e.api.addFolder(e.api.defID, "Work")
+	name := "Work"
+	ab, err := e.b.CreateAddressBook(e.ctx, "3b2a-uuid", carddav.BookProps{DisplayName: &name})
+	e.must(err)
+	if ab.Name != "3b2a-uuid" || ab.DisplayName != "Work (2)" {
+		t.Fatalf("created %+v, want slug 3b2a-uuid named Work (2)", ab)
+	}
+	books, err := e.b.ListAddressBooks(e.ctx)
+	e.must(err)
+	names := map[string]string{}
+	for _, bk := range books {
+		names[bk.Name] = bk.DisplayName
+	}
+	if names["3b2a-uuid"] != "Work (2)" || len(books) != 3 {
+		t.Fatalf("books after the clash: %v", names)
+	}
+}

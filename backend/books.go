@@ -251,6 +251,10 @@ func (b *Backend) AddressBook(ctx context.Context, slug string) (*carddav.Addres
 	return b.addressBook(ctx, bk)
 }
 
+// maxFolderNameTries bounds the "Name (n)" variants MKCOL tries when Graph
+// already has folders of the name the client gave.
+const maxFolderNameTries = 20
+
 // validSlug accepts what a client may MKCOL: one non-empty path segment.
 func validSlug(slug string) bool {
 	return slug != "" && slug != "." && slug != ".." && !strings.ContainsAny(slug, "/\x00") && len(slug) <= 200
@@ -275,13 +279,23 @@ func (b *Backend) CreateAddressBook(ctx context.Context, slug string, props card
 	if props.DisplayName != nil && *props.DisplayName != "" {
 		name = *props.DisplayName
 	}
-	f, err := b.api.CreateFolder(ctx, books[0].FolderID, name)
-	if err != nil {
-		if errors.Is(err, graph.ErrConflict) {
-			// Graph refuses two sibling folders of one name.
-			return nil, webdav.NewHTTPError(http.StatusConflict, fmt.Errorf("a folder named %q exists", name))
+	// Graph refuses two sibling folders of one name, but the client asked
+	// for a new book at a URL of its own: name the folder "Work (2)" rather
+	// than fail (DAVx5 shows a bare error otherwise).
+	var f *graph.ContactFolder
+	for n := 1; ; n++ {
+		try := name
+		if n > 1 {
+			try = fmt.Sprintf("%s (%d)", name, n)
 		}
-		return nil, b.graphErr(ctx, "create folder", err)
+		f, err = b.api.CreateFolder(ctx, books[0].FolderID, try)
+		if err == nil {
+			name = try
+			break
+		}
+		if !errors.Is(err, graph.ErrConflict) || n == maxFolderNameTries {
+			return nil, b.graphErr(ctx, "create folder", err)
+		}
 	}
 	if err := b.store.SetSlug(ctx, b.user, slug, f.ID); err != nil {
 		return nil, storeErr("set slug", err)
