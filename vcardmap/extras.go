@@ -71,7 +71,9 @@ func encodeExtras(fam int, fps map[string]string, recs []record) string {
 	return b.String()
 }
 
-// decodeExtras reads an Extras string; "" decodes to nothing.
+// decodeExtras reads an Extras string; "" decodes to nothing. A damaged
+// record costs only itself: the others are still served (an unknown header
+// fails the whole, since nothing after it can be trusted).
 func decodeExtras(s string) (*extras, error) {
 	ex := &extras{fam: 3, fps: map[string]string{}}
 	if s == "" {
@@ -94,13 +96,13 @@ func decodeExtras(s string) (*extras, error) {
 			continue
 		case "X", "T", "R", "A":
 		default:
-			return nil, fmt.Errorf("vcardmap: unknown extras record %q", truncate(kind))
+			continue // unknown record kind
 		}
 		r := record{raw: kind == "R"}
 		if kind == "A" {
 			slot, line, ok := strings.Cut(rest, " ")
 			if !ok || !knownSlot(slot) {
-				return nil, fmt.Errorf("vcardmap: bad extras anchor %q", truncate(slot))
+				continue // bad anchor
 			}
 			r.anchor, rest = slot, line
 		} else if kind != "X" {
@@ -113,7 +115,7 @@ func decodeExtras(s string) (*extras, error) {
 			}
 			n, err := strconv.Atoi(idx)
 			if !ok || !ok2 || err != nil || n < 0 || !knownSlot(slot) {
-				return nil, fmt.Errorf("vcardmap: bad extras template %q", truncate(ref))
+				continue // bad template reference
 			}
 			r.slot, r.idx, rest = slot, n, line
 		}
@@ -122,7 +124,7 @@ func decodeExtras(s string) (*extras, error) {
 			err = storable(p)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("vcardmap: bad extras line: %w", err)
+			continue // a line Parse could not have written
 		}
 		r.p = p
 		ex.recs = append(ex.recs, r)

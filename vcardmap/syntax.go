@@ -384,7 +384,9 @@ func decodeLegacy(p *property) error {
 	if cs := p.param("CHARSET"); len(cs) > 0 {
 		charset = strings.ToLower(cs[0])
 	}
-	if !qp && charset == "" {
+	// An empty CHARSET= names no charset: decode as UTF-8, but still drop
+	// the parameter, which no 3.0/4.0 card may carry.
+	if !qp && !p.hasParam("CHARSET") {
 		return nil
 	}
 	raw := []byte(p.Value)
