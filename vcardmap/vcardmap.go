@@ -101,6 +101,11 @@ func Parse(data []byte) (*Mapped, error) {
 			return nil, err
 		}
 		if slot == "" {
+			// What goes into Extras must read back: refuse the card now
+			// (a clear 4xx) rather than store a line Render would drop.
+			if err := storable(p); err != nil {
+				return nil, err
+			}
 			recs = append(recs, record{p: p})
 			continue
 		}
