@@ -75,7 +75,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", envOr("CONTACTSDAV_LISTEN", "127.0.0.1:8080"), "address to serve CardDAV on")
 	fs.StringVar(&c.data, "data", envOr("CONTACTSDAV_DATA", "./contactsdav-data"), "data folder (sync state, emulator mailbox, accounts)")
 	fs.StringVar(&c.demoUser, "demo-user", envOr("CONTACTSDAV_DEMO_USER", "demo"), "CardDAV user name of the demo account")
-	fs.StringVar(&c.demoPassword, "demo-password", os.Getenv("CONTACTSDAV_DEMO_PASSWORD"), "password of the demo account (default: generated once and kept in the data folder; env CONTACTSDAV_DEMO_PASSWORD)")
+	fs.StringVar(&c.demoPassword, "demo-password", "", "password of the demo account (default: generated once and kept in the data folder; env CONTACTSDAV_DEMO_PASSWORD)")
 	fs.StringVar(&c.demoMailbox, "demo-mailbox", "demo@contoso.example", "mailbox (UPN) of the demo account in the emulator")
 	fs.IntVar(&c.seedContacts, "seed-contacts", 0, "fill an empty demo mailbox with N generated contacts on first start")
 	fs.StringVar(&c.graphURL, "graph-url", os.Getenv("CONTACTSDAV_GRAPH_URL"), "Graph v1.0 root of an external Graph or emulator, instead of the embedded emulator")
@@ -85,7 +85,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 
 	fs.StringVar(&c.clientID, "client-id", os.Getenv(clientIDEnv), "application (client) ID of the Entra ID app registration; turns on accounts mode ($"+clientIDEnv+")")
-	fs.StringVar(&c.clientSecret, "client-secret", os.Getenv("CONTACTSDAV_CLIENT_SECRET"), "client secret of a confidential app registration; needed by --app-only ($CONTACTSDAV_CLIENT_SECRET)")
+	fs.StringVar(&c.clientSecret, "client-secret", "", "client secret of a confidential app registration; needed by --app-only ($CONTACTSDAV_CLIENT_SECRET)")
 	fs.StringVar(&c.tenant, "tenant", "common", "Microsoft tenant: common, organizations, consumers or a directory ID (a directory ID for --app-only)")
 	fs.StringVar(&c.cloud, "cloud", "global", "national cloud: global, usgov, usdod or china")
 	fs.StringVar(&c.loginURL, "login-url", "", "sign-in authority root instead of the cloud's (e.g. a `contactsdav emulate` URL); turns on accounts mode")
@@ -102,6 +102,23 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.acmeEmail, "acme-email", "", "contact e-mail for the ACME account")
 }
 
+// secretsFromEnv fills the secrets not given as flags from the environment.
+// They are not flag defaults, which `serve -h` would print.
+func (c *serveConfig) secretsFromEnv() {
+	for _, s := range []struct {
+		v   *string
+		env string
+	}{
+		{&c.demoPassword, "CONTACTSDAV_DEMO_PASSWORD"},
+		{&c.graphToken, "CONTACTSDAV_GRAPH_TOKEN"},
+		{&c.clientSecret, "CONTACTSDAV_CLIENT_SECRET"},
+	} {
+		if *s.v == "" {
+			*s.v = os.Getenv(s.env)
+		}
+	}
+}
+
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -116,9 +133,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if cfg.graphToken == "" {
-		cfg.graphToken = os.Getenv("CONTACTSDAV_GRAPH_TOKEN")
-	}
+	cfg.secretsFromEnv()
 	logger := newLogger(cfg.logLevel)
 
 	srv, err := newServer(ctx, cfg, logger)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"net"
 	"net/http"
 	"strings"
@@ -71,5 +72,29 @@ func TestGracefulShutdownFinishesInFlightWrites(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("after the restart the card is %d, want 200", resp.StatusCode)
+	}
+}
+
+// Secrets given in the environment are used but never shown as flag
+// defaults by `serve -h`.
+func TestServeSecretsFromEnvNotInHelp(t *testing.T) {
+	t.Setenv("CONTACTSDAV_DEMO_PASSWORD", "env-demo-secret")
+	t.Setenv("CONTACTSDAV_CLIENT_SECRET", "env-client-secret")
+	t.Setenv("CONTACTSDAV_GRAPH_TOKEN", "env-graph-token")
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var help strings.Builder
+	fs.SetOutput(&help)
+	cfg.flags(fs)
+	fs.PrintDefaults()
+	for _, secret := range []string{"env-demo-secret", "env-client-secret", "env-graph-token"} {
+		if strings.Contains(help.String(), secret) {
+			t.Errorf("serve -h shows %q", secret)
+		}
+	}
+	must(t, fs.Parse([]string{"--demo-password", "flag-wins"}))
+	cfg.secretsFromEnv()
+	if cfg.demoPassword != "flag-wins" || cfg.clientSecret != "env-client-secret" || cfg.graphToken != "env-graph-token" {
+		t.Errorf("secrets: %q %q %q", cfg.demoPassword, cfg.clientSecret, cfg.graphToken)
 	}
 }
