@@ -108,10 +108,10 @@ elif cmd == "counts-diff":  # emulator counts before/after -> "total (op status:
     d = {k: v for k, v in sorted(d.items()) if v}
     tot = sum(d.values())
     print("%d (%s)" % (tot, ", ".join("%s: %d" % kv for kv in d.items())) if d else "0")
-elif cmd == "metrics-sum":  # Prometheus text -> sum of graph_requests_total
+elif cmd == "metrics-sum":  # Prometheus text -> sum of contactsdav_graph_requests_total
     s = 0.0
     for line in open(sys.argv[2]):
-        if line.startswith("graph_requests_total{") or line.startswith("graph_requests_total "):
+        if line.startswith("contactsdav_graph_requests_total{") or line.startswith("contactsdav_graph_requests_total "):
             s += float(line.rsplit(" ", 1)[1])
     print(int(s))
 elif cmd == "median":  # hyperfine JSON -> median seconds
@@ -151,7 +151,7 @@ stop_cd() { stop_pid "$CD_PID"; CD_PID=""; }
 
 # Graph request counters: the emulator's own counts (every request it served,
 # $batch members included, as Graph's throttling counts them) and
-# graph_requests_total from contactsdav's /metrics (HTTP requests sent).
+# contactsdav_graph_requests_total from contactsdav's /metrics (HTTP requests sent).
 snap() { # $1 name
   if [ "$USE_EMU" = 1 ]; then curl -fsS --max-time 10 "$EMU_URL/_emulator/counts" >"$TMP/$1.counts"; fi
   curl -fsS --max-time 10 "$CD_URL/metrics" >"$TMP/$1.metrics"
@@ -405,7 +405,7 @@ errs=$(grep -ciE 'level=error|panic' "$TMP/cd.err" || true)
   echo
   dirty=""; git -C "$REPO" diff --quiet HEAD -- . ':!bench' || dirty="+changes"
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores (load average $LOAD0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end), contactsdav $(git -C "$REPO" rev-parse --short HEAD)$dirty, $(radicale --version 2>/dev/null | sed 's/^/Radicale /'), $(vdirsyncer --version 2>/dev/null | sed 's/, version//'), $(hyperfine --version)."
-  echo "Command: \`BENCH_CONTACTS=$N BENCH_RUNS=$RUNS BENCH_HYPERFINE_RUNS=$HRUNS bash bench/compare.sh\`. Graph requests: HTTP requests contactsdav sent (graph_requests_total), and the emulator's own counts (\$batch members counted one by one)."
+  echo "Command: \`BENCH_CONTACTS=$N BENCH_RUNS=$RUNS BENCH_HYPERFINE_RUNS=$HRUNS bash bench/compare.sh\`. Graph requests: HTTP requests contactsdav sent (contactsdav_graph_requests_total), and the emulator's own counts (\$batch members counted one by one)."
   echo
   echo "| step | contactsdav | Radicale | Graph requests (contactsdav) |"
   echo "|---|---|---|---|"

@@ -905,11 +905,11 @@ func TestMetricsAndLogs(t *testing.T) {
 		status string
 		want   float64
 	}{{"401", 1}, {"429", 1}, {"200", 1}} {
-		if got := gathered(t, reg, "graph_requests_total", "GetContact", tc.status); got != tc.want {
-			t.Errorf("graph_requests_total{GetContact,%s} = %v, want %v", tc.status, got, tc.want)
+		if got := gathered(t, reg, "contactsdav_graph_requests_total", "GetContact", tc.status); got != tc.want {
+			t.Errorf("contactsdav_graph_requests_total{GetContact,%s} = %v, want %v", tc.status, got, tc.want)
 		}
 	}
-	if n := gathered(t, reg, "graph_request_duration_seconds", "GetContact", ""); n != 3 {
+	if n := gathered(t, reg, "contactsdav_graph_request_duration_seconds", "GetContact", ""); n != 3 {
 		t.Errorf("%v durations observed, want 3", n)
 	}
 	if !strings.Contains(logs.String(), "retrying") {

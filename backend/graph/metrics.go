@@ -14,18 +14,18 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-// NewMetrics creates the collectors graph_requests_total{operation,status}
-// and graph_request_duration_seconds{operation} and registers them with reg
+// NewMetrics creates the collectors contactsdav_graph_requests_total{operation,status}
+// and contactsdav_graph_request_duration_seconds{operation} and registers them with reg
 // (nil: not registered). When reg already holds them, as after a second
 // call, the registered ones are shared.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "graph_requests_total",
+			Name: "contactsdav_graph_requests_total",
 			Help: "Microsoft Graph HTTP requests by operation and status (\"error\" when no answer came).",
 		}, []string{"operation", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "graph_request_duration_seconds",
+			Name:    "contactsdav_graph_request_duration_seconds",
 			Help:    "Duration of Microsoft Graph HTTP requests.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}, []string{"operation"}),
