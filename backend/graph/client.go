@@ -256,7 +256,6 @@ type request struct {
 
 // response is a successful (2xx) answer, body read in full.
 type response struct {
-	status int
 	header http.Header
 	body   []byte
 }
@@ -407,7 +406,7 @@ func (c *Client) send(ctx context.Context, r *request, reqID string, tok *oauth2
 	}
 	c.metrics.observe(r.op, strconv.Itoa(res.StatusCode), time.Since(start))
 	if res.StatusCode >= 200 && res.StatusCode < 300 {
-		return &response{status: res.StatusCode, header: res.Header, body: data}, nil
+		return &response{header: res.Header, body: data}, nil
 	}
 	return nil, decodeError(res.StatusCode, res.Header, data)
 }

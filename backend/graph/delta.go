@@ -20,11 +20,7 @@ func (c *Client) ContactsDelta(ctx context.Context, folderID, deltaLink string, 
 	link := deltaLink
 	fromServer := link != "" // the link is Graph's own: a 400 means it no longer reads it
 	if link == "" {
-		rq := ""
-		if len(q.Select) > 0 {
-			rq = Query{Select: q.Select}.rawQuery(false)
-		}
-		link = c.mailboxURL(folderPath(folderID)+"/contacts/delta", rq)
+		link = c.mailboxURL(folderPath(folderID)+"/contacts/delta", Query{Select: q.Select}.rawQuery(false))
 	} else if err := c.checkLink(link); err != nil {
 		// A saved link for another Graph root (the base URL was changed
 		// since it was saved) is never followed, so the token stays here;

@@ -109,8 +109,6 @@ func decodeError(status int, h http.Header, body []byte) *Error {
 	if e.Message == "" {
 		e.Message = http.StatusText(status)
 	}
-	if ra := parseRetryAfter(h.Get("Retry-After"), time.Now()); ra > 0 {
-		e.RetryAfter = ra
-	}
+	e.RetryAfter = parseRetryAfter(h.Get("Retry-After"), time.Now())
 	return e
 }
