@@ -356,48 +356,51 @@ func (s *session) propfind(w http.ResponseWriter, t target) error {
 		ms.responses = append(ms.responses, resp)
 		return nil
 	}
+	if err := s.collect(t, q, depth, add); err != nil {
+		return err
+	}
+	s.writeMultistatus(w, ms)
+	return nil
+}
+
+// collect adds the responses of a PROPFIND on t, and of its members when
+// depth is 1.
+func (s *session) collect(t target, q propRequest, depth int, add func(string, propSource) error) error {
 	ctx := s.r.Context()
 	switch t.kind {
 	case kindRoot:
-		if err := add("/", s.rootProps()); err != nil {
+		if err := add("/", s.rootProps()); err != nil || depth == 0 {
 			return err
 		}
-		if depth > 0 {
-			err = add(principalHref(s.user), s.principalProps())
-		}
+		return add(principalHref(s.user), s.principalProps())
 	case kindPrincipal:
-		if err := add(t.href(), s.principalProps()); err != nil {
+		if err := add(t.href(), s.principalProps()); err != nil || depth == 0 {
 			return err
 		}
-		if depth > 0 {
-			err = add(t.member(homeSegment, true), s.homeProps())
-		}
+		return add(t.member(homeSegment, true), s.homeProps())
 	case kindHome:
-		if err := add(t.href(), s.homeProps()); err != nil {
+		if err := add(t.href(), s.homeProps()); err != nil || depth == 0 {
 			return err
 		}
-		if depth > 0 {
-			books, err := s.be.ListAddressBooks(ctx)
-			if err != nil {
+		books, err := s.be.ListAddressBooks(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range books {
+			if err := add(t.member(books[i].Name, true), s.bookProps(&books[i])); err != nil {
 				return err
 			}
-			for i := range books {
-				if err := add(t.member(books[i].Name, true), s.bookProps(&books[i])); err != nil {
-					return err
-				}
-			}
 		}
+		return nil
 	case kindBook:
 		ab, err := s.be.AddressBook(ctx, t.book)
 		if err != nil {
 			return err
 		}
-		if err := add(t.href(), s.bookProps(ab)); err != nil {
+		if err := add(t.href(), s.bookProps(ab)); err != nil || depth == 0 {
 			return err
 		}
-		if depth > 0 {
-			err = s.listMembers(t, q, add)
-		}
+		return s.listMembers(t, q, add)
 	case kindObject:
 		need, version, err := cardRequest(q)
 		if err != nil {
@@ -414,12 +417,8 @@ func (s *session) propfind(w http.ResponseWriter, t target) error {
 		if need {
 			o.card, o.loaded = objs[0].Card, true
 		}
-		err = add(t.href(), s.objectProps(o))
+		return add(t.href(), s.objectProps(o))
 	}
-	if err != nil {
-		return err
-	}
-	s.writeMultistatus(w, ms)
 	return nil
 }
 
