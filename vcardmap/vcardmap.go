@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -758,7 +759,7 @@ func Render(m *Mapped, version string) ([]byte, error) {
 			exMembers = append(exMembers, r.p.Value)
 		}
 	}
-	overrideKind := (m.Kind != "" || len(m.Members) > 0) && (m.Kind != exKind || !equalStrings(m.Members, exMembers))
+	overrideKind := (m.Kind != "" || len(m.Members) > 0) && (m.Kind != exKind || !slices.Equal(m.Members, exMembers))
 
 	var to4 map[string]*property // Apple item groups served as one 4.0 property
 	if cross && fam == 4 {
@@ -1059,18 +1060,6 @@ func fourForms(recs []record) map[string]*property {
 		out[g] = q
 	}
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // UIDFromID returns a stable UID for a contact created in Outlook: a name-based
