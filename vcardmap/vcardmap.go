@@ -170,7 +170,7 @@ func Parse(data []byte) (*Mapped, error) {
 func (m *Mapped) assign(p *property, labels map[string]string, used map[string]int) (string, error) {
 	c := &m.Contact
 	name := strings.ToUpper(p.Name)
-	text := func() string { return unescapeText(p.Value) }
+	text := unescapeText(p.Value) // the value as TEXT, for the slots that read it so
 	free := func(slot string) bool {
 		if lim, ok := slotLimit[slot]; ok {
 			return used[slot] < lim
@@ -218,14 +218,14 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 		if !free("note") {
 			return "", nil
 		}
-		v := text()
+		v := text
 		if strings.EqualFold(first(p.param("X-MS-NEWLINE")), "CRLF") {
 			v = strings.ReplaceAll(v, "\n", "\r\n")
 		}
 		c.PersonalNotes = v
 		return "note", nil
 	case "EMAIL":
-		v := text()
+		v := text
 		if v == "" || !free("email") {
 			return "", nil
 		}
@@ -259,17 +259,11 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 		delete(t, "work")
 		delete(t, "internet")
 		w := appleLabel(labels[strings.ToLower(p.Group)])
-		if len(t) > 0 || w == "home" || w == "other" || text() == "" || !free("url") {
+		if len(t) > 0 || w == "home" || w == "other" || text == "" || !free("url") {
 			return "", nil
 		}
-		c.BusinessHomePage = text()
+		c.BusinessHomePage = text
 		return "url", nil
-	case "IMPP":
-		if text() == "" || !free("im") {
-			return "", nil
-		}
-		c.IMAddresses = append(c.IMAddresses, text())
-		return "im", nil
 	case "X-ABRELATEDNAMES", "RELATED":
 		word := appleLabel(labels[strings.ToLower(p.Group)])
 		slot := relatedSlot(word)
@@ -288,10 +282,10 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 				return "", nil // a URI reference: not a name
 			}
 		}
-		return assignRelated(c, slot, text(), free), nil
+		return assignRelated(c, slot, text, free), nil
 	case "X-MS-MANAGER", "X-MS-ASSISTANT", "X-MS-SPOUSE", "X-MS-CHILD",
 		"X-EVOLUTION-MANAGER", "X-EVOLUTION-ASSISTANT", "X-EVOLUTION-SPOUSE":
-		return assignRelated(c, strings.ToLower(name[strings.LastIndexByte(name, '-')+1:]), text(), free), nil
+		return assignRelated(c, strings.ToLower(name[strings.LastIndexByte(name, '-')+1:]), text, free), nil
 	case "PHOTO":
 		if !free("photo") {
 			return "", nil
@@ -304,25 +298,24 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 		return "photo", nil
 	case "KIND", "X-ADDRESSBOOKSERVER-KIND":
 		if m.Kind == "" {
-			m.Kind = strings.ToLower(strings.TrimSpace(text()))
+			m.Kind = strings.ToLower(strings.TrimSpace(text))
 		}
 		return "", nil
 	case "MEMBER", "X-ADDRESSBOOKSERVER-MEMBER":
 		m.Members = append(m.Members, p.Value)
 		return "", nil
-	}
-	if name == "X-EVOLUTION-FILE-AS" {
+	case "X-EVOLUTION-FILE-AS":
 		if !free("fileas") {
 			return "", nil
 		}
-		c.FileAs = text()
+		c.FileAs = text
 		return "fileas", nil
 	}
-	if imProps[name] {
-		if text() == "" || !free("im") {
+	if name == "IMPP" || imProps[name] {
+		if text == "" || !free("im") {
 			return "", nil
 		}
-		c.IMAddresses = append(c.IMAddresses, text())
+		c.IMAddresses = append(c.IMAddresses, text)
 		return "im", nil
 	}
 	for slot, s := range scalarSlots {
@@ -330,7 +323,7 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 			if !free(slot) {
 				return "", nil
 			}
-			*s.field(c) = text()
+			*s.field(c) = text
 			return slot, nil
 		}
 	}
