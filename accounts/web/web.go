@@ -299,13 +299,12 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, http.StatusBadGateway, "Signing in with Microsoft failed. Start again.")
 		return
 	}
-	me, err := Me(ctx, h.opts.HTTPClient, h.opts.GraphBase, tok.AccessToken)
+	user, err := SignInName(ctx, h.opts.HTTPClient, h.opts.GraphBase, tok.AccessToken)
 	if err != nil {
 		h.log.Warn("reading the signed-in user failed", "err", err)
 		h.renderError(w, http.StatusBadGateway, "Could not read your Microsoft account (GET /me).")
 		return
 	}
-	user := me.SignInName()
 	if h.opts.AllowUser != nil && !h.opts.AllowUser(user) {
 		h.log.Warn("sign-in by a user not allowed here", "user", user)
 		h.renderError(w, http.StatusForbidden, user+" may not use this server.")

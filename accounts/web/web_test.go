@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/contactsdav/contactsdav/accounts"
+	"github.com/contactsdav/contactsdav/backend/graph"
 	"github.com/contactsdav/contactsdav/backend/graph/graphemu/oauthemu"
 	"github.com/contactsdav/contactsdav/certs"
 )
@@ -130,7 +131,7 @@ func identity(t *testing.T, opts oauthemu.Options) (*oauthemu.Authority, *httpte
 			io.WriteString(w, `{"error":{"code":"InvalidAuthenticationToken","message":"Access token is empty."}}`)
 			return
 		}
-		json.NewEncoder(w).Encode(User{ID: "1", DisplayName: "Adele", UserPrincipalName: p.User, Mail: p.User})
+		json.NewEncoder(w).Encode(graph.User{ID: "1", DisplayName: "Adele", UserPrincipalName: p.User, Mail: p.User})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

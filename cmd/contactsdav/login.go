@@ -143,11 +143,10 @@ func login(ctx context.Context, args []string, out io.Writer, client *http.Clien
 		}
 		return fmt.Errorf("signing in: %w", err)
 	}
-	me, err := web.Me(ctx, client, graphBase, tok.AccessToken)
+	user, err := web.SignInName(ctx, client, graphBase, tok.AccessToken)
 	if err != nil {
 		return err
 	}
-	user := me.SignInName()
 	if err := reg.Put(accounts.Account{User: user, Mailbox: user, Cloud: f.cloud, Tenant: f.tenant}, tok); err != nil {
 		return err
 	}
