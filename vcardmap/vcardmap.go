@@ -545,8 +545,10 @@ func renderSlot(t *property, slot string, idx int, c *graph.Contact, ph *graph.P
 	case "url":
 		p.Value = escapeURI(c.BusinessHomePage)
 	case "note":
-		p.Value = escapeText(c.PersonalNotes)
-		if strings.Contains(c.PersonalNotes, "\r\n") && strings.Count(c.PersonalNotes, "\r\n") == strings.Count(c.PersonalNotes, "\n") && strings.Count(c.PersonalNotes, "\r\n") == strings.Count(c.PersonalNotes, "\r") {
+		notes := c.PersonalNotes
+		p.Value = escapeText(notes)
+		// Every line break a CRLF: say so, for Parse to restore them.
+		if n := strings.Count(notes, "\r\n"); n > 0 && n == strings.Count(notes, "\n") && n == strings.Count(notes, "\r") {
 			p.Params = append(p.Params, param{Name: "X-MS-NEWLINE", Values: []string{"CRLF"}})
 		}
 	case "email":
