@@ -332,6 +332,15 @@ func (s *session) loadObjects(book string, names []string, version string) (map[
 	return out, nil
 }
 
+// loadListed fetches the cards of listed objects, keyed by name.
+func (s *session) loadListed(book string, infos []ObjectInfo, version string) (map[string]objectData, error) {
+	names := make([]string, len(infos))
+	for i, in := range infos {
+		names[i] = in.Name
+	}
+	return s.loadObjects(book, names, version)
+}
+
 // propfind answers PROPFIND (RFC 4918 §9.1). A missing Depth counts as 1
 // (see parseDepth).
 func (s *session) propfind(w http.ResponseWriter, t target) error {
@@ -434,11 +443,7 @@ func (s *session) listMembers(t target, q propRequest, add func(string, propSour
 	}
 	var loaded map[string]objectData
 	if need {
-		names := make([]string, len(infos))
-		for i, in := range infos {
-			names[i] = in.Name
-		}
-		if loaded, err = s.loadObjects(t.book, names, version); err != nil {
+		if loaded, err = s.loadListed(t.book, infos, version); err != nil {
 			return err
 		}
 	}

@@ -269,11 +269,7 @@ func (s *session) addressbookQuery(w http.ResponseWriter, t target, root *elemen
 	if err != nil {
 		return err
 	}
-	names := make([]string, len(infos))
-	for i, in := range infos {
-		names[i] = in.Name
-	}
-	loaded, err := s.loadObjects(t.book, names, version)
+	loaded, err := s.loadListed(t.book, infos, version)
 	if err != nil {
 		return err
 	}

@@ -141,12 +141,8 @@ func (s *session) syncCollection(w http.ResponseWriter, t target, root *element)
 		return err
 	}
 	var loaded map[string]objectData
-	if need && len(ch.Changed) > 0 {
-		names := make([]string, len(ch.Changed))
-		for i, c := range ch.Changed {
-			names[i] = c.Name
-		}
-		if loaded, err = s.loadObjects(t.book, names, version); err != nil {
+	if need {
+		if loaded, err = s.loadListed(t.book, ch.Changed, version); err != nil {
 			return err
 		}
 	}
