@@ -140,7 +140,13 @@ func (b *Backend) GetObjects(ctx context.Context, slug string, names []string, v
 			}
 		}
 	}
-	photos := b.batchPhotos(ctx, bk, jobsNeedingPhotos(jobs, func(j *job) (*graph.Contact, bool) { return j.c, j.card == nil }))
+	var withPhoto []string // contacts to render that have a photo
+	for _, j := range jobs {
+		if j.card == nil && j.c != nil && hasPicture(j.c) {
+			withPhoto = append(withPhoto, j.c.ID)
+		}
+	}
+	photos := b.batchPhotos(ctx, bk, withPhoto)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, renderParallel)
 	for _, j := range jobs {
@@ -179,17 +185,6 @@ func (b *Backend) GetObjects(ctx context.Context, slug string, names []string, v
 // its photo, or to nil when the contact has none.
 type PhotoBatcher interface {
 	GetPhotos(ctx context.Context, ids []string) (map[string]*graph.Photo, error)
-}
-
-// jobsNeedingPhotos lists the ids of contacts to render that have a photo.
-func jobsNeedingPhotos[J any](jobs []J, pick func(J) (*graph.Contact, bool)) []string {
-	var ids []string
-	for _, j := range jobs {
-		if c, render := pick(j); render && c != nil && hasPicture(c) {
-			ids = append(ids, c.ID)
-		}
-	}
-	return ids
 }
 
 // batchPhotos fetches photos through PhotoBatcher when the API has it; on
