@@ -121,6 +121,11 @@ func Parse(data []byte) (*Mapped, error) {
 	// Decide, now that the Graph fields are complete, which templates must
 	// keep the client's raw property and which are implied by the defaults.
 	fps := map[string]string{}
+	fpOnce := func(slot string) { // a slot's fingerprint, once however many records it has
+		if _, ok := fps[slot]; !ok {
+			fps[slot] = fingerprint(&m.Contact, m.Photo, slot)
+		}
+	}
 	kept := recs[:0]
 	for _, r := range recs {
 		if r.slot == "" {
@@ -136,7 +141,7 @@ func Parse(data []byte) (*Mapped, error) {
 				}
 				if used[a] > 0 {
 					r.anchor = a
-					fps[a] = fingerprint(&m.Contact, m.Photo, a)
+					fpOnce(a)
 				}
 			}
 			kept = append(kept, r)
@@ -158,7 +163,7 @@ func Parse(data []byte) (*Mapped, error) {
 				}
 			}
 		}
-		fps[r.slot] = fingerprint(&m.Contact, m.Photo, r.slot)
+		fpOnce(r.slot)
 		kept = append(kept, r)
 	}
 	m.Extras = encodeExtras(fam, fps, kept)
