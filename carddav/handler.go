@@ -128,12 +128,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) string {
 	}
 	t := parsePath(r.URL.EscapedPath())
 	if r.Method == http.MethodOptions {
-		// Answered before authentication: DAVx5 and Apple probe with OPTIONS,
-		// and the capabilities are the same for everyone.
-		w.Header().Set("DAV", davCapabilities)
-		w.Header().Set("Allow", allowFor(t.kind))
-		w.Header().Set("Content-Length", "0")
-		w.WriteHeader(http.StatusOK)
+		writeOptions(w, t.kind)
 		return ""
 	}
 	s, ok := h.authenticate(w, r)
@@ -152,6 +147,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) string {
 		h.writeError(w, r, err)
 	}
 	return s.user
+}
+
+// writeOptions answers OPTIONS. It comes before authentication: DAVx5 and
+// Apple probe with OPTIONS, and the capabilities are the same for everyone.
+func writeOptions(w http.ResponseWriter, k kind) {
+	w.Header().Set("DAV", davCapabilities)
+	w.Header().Set("Allow", allowFor(k))
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
 }
 
 // authenticate checks Basic credentials; on failure it has answered.
@@ -178,9 +182,7 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) (*session
 // Thunderbird and DAVx5 re-send the method and body on any redirect.
 func (h *handler) wellKnown(w http.ResponseWriter, r *http.Request) string {
 	if r.Method == http.MethodOptions {
-		w.Header().Set("DAV", davCapabilities)
-		w.Header().Set("Allow", allowFor(kindRoot))
-		w.WriteHeader(http.StatusOK)
+		writeOptions(w, kindRoot)
 		return ""
 	}
 	location, user := "/", ""

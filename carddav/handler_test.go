@@ -100,6 +100,7 @@ func TestWellKnown(t *testing.T) {
 		{"PROPFIND anonymous", req{method: "PROPFIND", path: "/.well-known/carddav", noAuth: true}, 301, "/"},
 		{"trailing slash", req{method: "PROPFIND", path: "/.well-known/carddav/", noAuth: true}, 301, "/"},
 		{"authenticated", req{method: "PROPFIND", path: "/.well-known/carddav"}, 301, principal},
+		{"OPTIONS", req{method: "OPTIONS", path: "/.well-known/carddav", noAuth: true}, 200, ""},
 		{"caldav", req{method: "PROPFIND", path: "/.well-known/caldav", noAuth: true}, 404, ""},
 		{"bad credentials", req{method: "GET", path: "/.well-known/carddav", header: map[string]string{"Authorization": "Basic " + basic(alice, "x")}}, 401, ""},
 	} {
