@@ -25,16 +25,13 @@ import (
 	"github.com/contactsdav/contactsdav/accounts"
 )
 
-// DefaultScopes are the delegated permissions asked for at sign-in.
-var DefaultScopes = []string{"Contacts.ReadWrite", "offline_access", "User.Read"}
-
 // Options configure a Handler.
 type Options struct {
 	// Registry stores accounts, tokens and app passwords (required).
 	Registry *accounts.Registry
 	// OAuth is the app registration and authority (required): ClientID,
 	// ClientSecret for a confidential client, Endpoint.AuthURL/TokenURL.
-	// Empty Scopes take DefaultScopes; an empty RedirectURL becomes
+	// Empty Scopes take accounts.Scopes; an empty RedirectURL becomes
 	// PublicURL + Prefix + "/callback", which must be registered with the app.
 	OAuth *oauth2.Config
 	// GraphBase is the Graph root for GET /me, e.g. https://graph.microsoft.com/v1.0.
@@ -128,7 +125,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	cfg := *opts.OAuth
 	if len(cfg.Scopes) == 0 {
-		cfg.Scopes = DefaultScopes
+		cfg.Scopes = accounts.Scopes
 	}
 	if cfg.RedirectURL == "" {
 		cfg.RedirectURL = opts.PublicURL + opts.Prefix + "/callback"
