@@ -401,6 +401,7 @@ func TestPut(t *testing.T) {
 	// Members are listed under the request URL as the client encoded it.
 	resp, body := f.rec(t, req{method: "PROPFIND", path: "/alice%40example.com/contacts/default", header: map[string]string{"Depth": "1"}, body: propfindType})
 	mustContain(t, body, "<D:href>/alice%40example.com/contacts/default/</D:href>", "<D:href>/alice%40example.com/contacts/default/k.vcf</D:href>")
+	carddavtest.ParseMultistatus(t, resp, body)
 	// The unicode name is listed percent-encoded and fetched by that href.
 	resp, body = f.rec(t, req{method: "PROPFIND", path: book, header: map[string]string{"Depth": "1"}, body: propfindType})
 	mustContain(t, body, "<D:href>"+book+"J%C3%B6hn%20Doe.vcf</D:href>")
