@@ -606,3 +606,49 @@ func TestLogAndMetrics(t *testing.T) {
 	}
 	mustContain(t, strings.Join(names, " "), "contactsdav_carddav_requests_total", "contactsdav_carddav_request_duration_seconds")
 }
+
+// TestDeletedBeforeFetch deletes a member between the listing (or change
+// log) and the fetch of its card: a Depth 1 PROPFIND leaves it out, a
+// sync-collection reports it as gone.
+func TestDeletedBeforeFetch(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, book+"a.vcf", card("a", "A"))
+	f.put(t, book+"b.vcf", card("b", "B"))
+	const addressData = `<D:prop><D:getetag/><C:address-data/></D:prop>`
+	for _, tc := range []struct {
+		name string
+		rq   req
+		want map[string]string // href → status of a response without propstat; "" for a found card
+	}{
+		{"PROPFIND Depth 1", req{method: "PROPFIND", path: book, header: map[string]string{"Depth": "1"},
+			body: `<D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav">` + addressData + `</D:propfind>`},
+			map[string]string{book: "", book + "a.vcf": ""}},
+		{"sync-collection", req{method: "REPORT", path: book,
+			body: `<D:sync-collection xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav"><D:sync-token/>` + addressData + `</D:sync-collection>`},
+			map[string]string{book + "a.vcf": "", book + "b.vcf": "HTTP/1.1 404 Not Found"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.put(t, book+"b.vcf", card("b", "B"))
+			f.be.Fail = func(op string) error {
+				if op == "GetObjects" {
+					f.be.Fail = nil
+					if err := f.be.DeleteObject(t.Context(), carddavtest.DefaultBook, "b.vcf", ""); err != nil {
+						t.Error(err)
+					}
+				}
+				return nil
+			}
+			defer func() { f.be.Fail = nil }()
+			resp, body := f.rec(t, tc.rq)
+			ms := carddavtest.ParseMultistatus(t, resp, body)
+			if len(ms.Responses) != len(tc.want) {
+				t.Fatalf("hrefs = %v, want %v", ms.Hrefs(), tc.want)
+			}
+			for href, status := range tc.want {
+				if r := ms.Response(t, href); r.Status != status {
+					t.Errorf("%s: status %q, want %q", href, r.Status, status)
+				}
+			}
+		})
+	}
+}
