@@ -846,6 +846,34 @@ func TestColdCacheMultigetListsOnce(t *testing.T) {
 	}
 }
 
+// A cold listing that fails must not count as done: the next multiget
+// lists again rather than falling back to a $batch per 20 contacts.
+func TestColdCacheFailedListingRetried(t *testing.T) {
+	e := newEnv(t)
+	for i := range 60 {
+		e.api.outlookCreate(e.api.defID, graph.Contact{DisplayName: fmt.Sprintf("C%d", i)})
+	}
+	e.list("default")
+	e.b = e.newBackend() // restart: store kept, cache cold
+	names := make([]string, 0, 60)
+	for name := range e.list("default") {
+		names = append(names, name)
+	}
+	e.api.resetCounts()
+	e.api.setFailOnce("ListContacts", fmt.Errorf("fake: %w", graph.ErrUnavailable))
+	if _, err := e.b.GetObjects(e.ctx, "default", names, "3.0"); err == nil {
+		t.Fatal("multiget with a failing listing succeeded")
+	}
+	objs, err := e.b.GetObjects(e.ctx, "default", names, "3.0")
+	e.must(err)
+	if len(objs) != len(names) {
+		t.Fatalf("multiget: %d objects, want %d", len(objs), len(names))
+	}
+	if e.api.count("ListContacts") != 2 || e.api.count("GetContacts") != 0 {
+		t.Errorf("multigets after a failed listing: %v, want the listing again", e.api.calls)
+	}
+}
+
 func TestOutlookCopyGetsItsOwnName(t *testing.T) {
 	e := newEnv(t)
 	e.put("default", "orig.vcf", vcard("uo", "Orig", "o@example.com"), carddav.Conditions{})

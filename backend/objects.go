@@ -116,8 +116,9 @@ func (b *Backend) GetObjects(ctx context.Context, slug string, names []string, v
 		if _, listed := b.cache.Get(b.key("listed", bk.Key)); !listed && len(fetch) > batchSize {
 			// A cold cache (after a restart): one listing in pages of
 			// 1000 warms the whole book for the multigets that follow.
-			got, err = b.api.ListContacts(ctx, bk.FolderID, listQuery)
-			b.cache.Set(b.key("listed", bk.Key), true, cache.DefaultExpiration)
+			if got, err = b.api.ListContacts(ctx, bk.FolderID, listQuery); err == nil {
+				b.cache.Set(b.key("listed", bk.Key), true, cache.DefaultExpiration)
+			}
 		} else {
 			got, err = b.api.GetContacts(ctx, fetch, fullQuery)
 		}
