@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -76,8 +77,9 @@ func addrField(c *graph.Contact, slot string) **graph.PhysicalAddress {
 	return nil
 }
 
-// slotLimit is how many values Graph holds in a list slot.
-var slotLimit = map[string]int{"email": 3, "bphone": 2, "hphone": 2, "im": 3}
+// slotLimit is how many values Graph holds in a list slot (children: any
+// number).
+var slotLimit = map[string]int{"email": 3, "bphone": 2, "hphone": 2, "im": 3, "child": math.MaxInt}
 
 // slotCount is how many properties a slot renders to by default.
 func slotCount(c *graph.Contact, ph *graph.Photo, slot string) int {

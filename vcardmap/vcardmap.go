@@ -156,7 +156,7 @@ func Parse(data []byte) (*Mapped, error) {
 			// Only scalar slots may rely on the default rendering: in a list
 			// slot a default would move ahead of the slot's other templates
 			// and reorder the list.
-			if _, list := slotLimit[r.slot]; t.Group == "" && !list && r.slot != "child" {
+			if _, list := slotLimit[r.slot]; t.Group == "" && !list {
 				def := defaultProps(&m.Contact, m.Photo, r.slot, r.idx, fam, nil)
 				if len(def) == 1 && contentLine(def[0]) == contentLine(rendered) {
 					continue // the default rendering reproduces it: nothing to keep
@@ -179,9 +179,6 @@ func (m *Mapped) assign(p *property, labels map[string]string, used map[string]i
 	free := func(slot string) bool {
 		if lim, ok := slotLimit[slot]; ok {
 			return used[slot] < lim
-		}
-		if slot == "child" {
-			return true
 		}
 		return used[slot] == 0
 	}
