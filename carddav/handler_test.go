@@ -652,3 +652,25 @@ func TestDeletedBeforeFetch(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxResourceSize checks the advertised CARDDAV:max-resource-size is
+// the handler's limit, or the backend's when that is smaller.
+func TestMaxResourceSize(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		backend int64
+		want    string
+	}{
+		{0, fmt.Sprint(carddav.DefaultMaxResourceSize)},
+		{1000, "1000"},
+		{carddav.DefaultMaxResourceSize + 1, fmt.Sprint(carddav.DefaultMaxResourceSize)},
+	} {
+		f.be.MaxResourceSize = tc.backend
+		resp, body := f.rec(t, req{method: "PROPFIND", path: book, header: map[string]string{"Depth": "0"},
+			body: `<D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav"><D:prop><C:max-resource-size/></D:prop></D:propfind>`})
+		r := carddavtest.ParseMultistatus(t, resp, body).Response(t, book)
+		if got := r.OK(t, nsCard, "max-resource-size").Text; got != tc.want {
+			t.Errorf("backend %d: max-resource-size = %q, want %q", tc.backend, got, tc.want)
+		}
+	}
+}
