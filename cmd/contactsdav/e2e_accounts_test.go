@@ -51,7 +51,7 @@ func newMicrosoft(t *testing.T, user string, contacts int, interactive bool) *mi
 
 // accountsConfig is serve in accounts mode against the stand-in.
 func (m *microsoft) accountsConfig(data string) serveConfig {
-	return serveConfig{data: data, loginURL: m.url, graphURL: m.url + "/v1.0"}
+	return serveConfig{loginFlags: loginFlags{data: data, loginURL: m.url, graphURL: m.url + "/v1.0"}}
 }
 
 // syncAs runs an initial sync-collection of the user's default book and
@@ -152,7 +152,7 @@ func assertNoSecretOnDisk(t *testing.T, dir string, secrets map[string]string) {
 func TestServeSelfSignedTLS(t *testing.T) {
 	data := t.TempDir()
 	srv, err := newServer(context.Background(), serveConfig{
-		data: data, demoUser: "demo", demoPassword: "pw", demoMailbox: "demo@contoso.example",
+		loginFlags: loginFlags{data: data}, demoUser: "demo", demoPassword: "pw", demoMailbox: "demo@contoso.example",
 		tlsSelfSigned: "localhost,127.0.0.1", emulatorListen: "127.0.0.1:0", refreshInterval: time.Second,
 	}, newLogger("warn"))
 	must(t, err)

@@ -29,7 +29,7 @@ func davClient(t *testing.T, base string) *gocarddav.Client {
 func TestGoWebDAVClientSyncsThroughOutlookEditsExpiryAndRestart(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	srv, base, stop := startTestServer(t, serveConfig{data: data, seedContacts: 8})
+	srv, base, stop := startTestServer(t, serveConfig{loginFlags: loginFlags{data: data}, seedContacts: 8})
 	dav := davClient(t, base)
 
 	principal, err := dav.FindCurrentUserPrincipal(ctx)
@@ -134,7 +134,7 @@ func TestGoWebDAVClientSyncsThroughOutlookEditsExpiryAndRestart(t *testing.T) {
 	// against the token issued before.
 	stop()
 	d := inGraph[3]
-	srv, base, _ = startTestServer(t, serveConfig{data: data})
+	srv, base, _ = startTestServer(t, serveConfig{loginFlags: loginFlags{data: data}})
 	outlook = outlookClient(t, srv)
 	_, err = outlook.UpdateContact(ctx, "contacts", d.ID, graph.Patch{"officeLocation": "Room 101", "displayName": d.DisplayName}, "")
 	must(t, err)

@@ -154,7 +154,7 @@ func TestTenThousandContactBook(t *testing.T) {
 func seededGraph(b *testing.B) func() string {
 	b.Helper()
 	tmpl := b.TempDir()
-	_, _, stop := startTestServer(b, serveConfig{data: tmpl, seedContacts: largeBook})
+	_, _, stop := startTestServer(b, serveConfig{loginFlags: loginFlags{data: tmpl}, seedContacts: largeBook})
 	stop()
 	return func() string {
 		dir := b.TempDir()
@@ -190,7 +190,7 @@ func BenchmarkColdFullSyncHTTP(b *testing.B) {
 	reqs, ops := 0, 0
 	for b.Loop() {
 		b.StopTimer()
-		srv, base, stop := startTestServer(b, serveConfig{data: fresh(), refreshInterval: time.Hour})
+		srv, base, stop := startTestServer(b, serveConfig{loginFlags: loginFlags{data: fresh()}, refreshInterval: time.Hour})
 		start := graphRequests(srv)
 		b.StartTimer()
 		listed := davRequest(b, "PROPFIND", base+book, "1", listingBody).members(book)
@@ -216,7 +216,7 @@ func BenchmarkColdFullSyncHTTP(b *testing.B) {
 func BenchmarkIdleSyncHTTP(b *testing.B) {
 	fresh := seededGraph(b)
 	book := "/demo/contacts/default/"
-	srv, base, _ := startTestServer(b, serveConfig{data: fresh(), refreshInterval: time.Millisecond})
+	srv, base, _ := startTestServer(b, serveConfig{loginFlags: loginFlags{data: fresh()}, refreshInterval: time.Millisecond})
 	token := davRequest(b, "REPORT", base+book, "1", fmt.Sprintf(syncBody, "")).SyncToken
 	reqs, ops := 0, 0
 	for b.Loop() {

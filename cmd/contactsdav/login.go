@@ -36,18 +36,19 @@ func runLogin(ctx context.Context, args []string) error {
 	return login(ctx, args, os.Stdout, nil)
 }
 
-// loginFlags are the sign-in settings shared with serve's multi-user mode.
+// loginFlags are the sign-in settings login and serve share: serve embeds
+// them and registers them the same way.
 type loginFlags struct {
 	data, tenant, clientID, cloud, loginURL, graphURL, keyFile string
 }
 
 func (f *loginFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.data, "data", "./contactsdav-data", "data folder (accounts, keys)")
-	fs.StringVar(&f.tenant, "tenant", "common", "Microsoft tenant: common, organizations, consumers or a directory ID")
-	fs.StringVar(&f.clientID, "client-id", os.Getenv(clientIDEnv), "application (client) ID of the app registration, with public client flows allowed ($"+clientIDEnv+")")
+	fs.StringVar(&f.data, "data", envOr("CONTACTSDAV_DATA", "./contactsdav-data"), "data folder: accounts and keys, and serve's sync state and emulator mailbox ($CONTACTSDAV_DATA)")
+	fs.StringVar(&f.tenant, "tenant", "common", "Microsoft tenant: common, organizations, consumers or a directory ID (a directory ID for serve --app-only)")
+	fs.StringVar(&f.clientID, "client-id", os.Getenv(clientIDEnv), "application (client) ID of the Entra ID app registration, with public client flows allowed; turns on serve's accounts mode ($"+clientIDEnv+")")
 	fs.StringVar(&f.cloud, "cloud", "global", "national cloud: global, usgov, usdod or china")
-	fs.StringVar(&f.loginURL, "login-url", "", "sign-in authority root instead of the cloud's (e.g. the emulator's URL)")
-	fs.StringVar(&f.graphURL, "graph-url", "", "Graph v1.0 root instead of the cloud's (e.g. http://127.0.0.1:8081/v1.0)")
+	fs.StringVar(&f.loginURL, "login-url", "", "sign-in authority root instead of the cloud's (e.g. a contactsdav emulate URL); turns on serve's accounts mode")
+	fs.StringVar(&f.graphURL, "graph-url", os.Getenv("CONTACTSDAV_GRAPH_URL"), "Graph v1.0 root instead of the cloud's, e.g. http://127.0.0.1:8081/v1.0; outside accounts mode serve uses it instead of its embedded emulator ($CONTACTSDAV_GRAPH_URL)")
 	fs.StringVar(&f.keyFile, "key-file", "", "file with the key that encrypts tokens at rest (default DATA/"+accountsKeyName+"; $"+keyEnv+" wins)")
 }
 

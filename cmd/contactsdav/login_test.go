@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -94,5 +95,25 @@ func TestLoginFlagErrors(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// login and serve find the same data folder, Graph and app registration
+// from the same environment, so the account login stores is the one serve
+// reads.
+func TestLoginAndServeShareDefaults(t *testing.T) {
+	t.Setenv("CONTACTSDAV_DATA", "/srv/contactsdav")
+	t.Setenv("CONTACTSDAV_GRAPH_URL", "http://127.0.0.1:8081/v1.0")
+	t.Setenv(clientIDEnv, "app-id")
+	var lf loginFlags
+	lfs := flag.NewFlagSet("login", flag.ContinueOnError)
+	lf.register(lfs)
+	var sc serveConfig
+	sfs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	sc.flags(sfs)
+	must(t, lfs.Parse(nil))
+	must(t, sfs.Parse(nil))
+	if lf != sc.loginFlags || lf.data != "/srv/contactsdav" || lf.graphURL != "http://127.0.0.1:8081/v1.0" || lf.clientID != "app-id" {
+		t.Fatalf("login %+v, serve %+v", lf, sc.loginFlags)
 	}
 }

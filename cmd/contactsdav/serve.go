@@ -37,13 +37,13 @@ func init() {
 
 // serveConfig is everything `serve` can be told.
 type serveConfig struct {
+	loginFlags // data folder, Graph and sign-in settings, as login has them
+
 	listen          string
-	data            string
 	demoUser        string
 	demoPassword    string
 	demoMailbox     string
 	seedContacts    int
-	graphURL        string
 	graphToken      string
 	refreshInterval time.Duration
 	emulatorListen  string
@@ -51,14 +51,11 @@ type serveConfig struct {
 
 	// Real Microsoft accounts (accounts mode): on when a client id or a
 	// sign-in authority is given.
-	clientID, clientSecret string
-	tenant, cloud          string
-	loginURL               string
-	keyFile                string
-	publicURL              string
-	appOnly                bool
-	allowUsers             string
-	trustedProxies         string
+	clientSecret   string
+	publicURL      string
+	appOnly        bool
+	allowUsers     string
+	trustedProxies string
 
 	// TLS.
 	tlsCert, tlsKey string
@@ -72,24 +69,18 @@ type serveConfig struct {
 func (c *serveConfig) accountsMode() bool { return c.clientID != "" || c.loginURL != "" }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
+	c.loginFlags.register(fs)
 	fs.StringVar(&c.listen, "listen", envOr("CONTACTSDAV_LISTEN", "127.0.0.1:8080"), "address to serve CardDAV on")
-	fs.StringVar(&c.data, "data", envOr("CONTACTSDAV_DATA", "./contactsdav-data"), "data folder (sync state, emulator mailbox, accounts)")
 	fs.StringVar(&c.demoUser, "demo-user", envOr("CONTACTSDAV_DEMO_USER", "demo"), "CardDAV user name of the demo account")
 	fs.StringVar(&c.demoPassword, "demo-password", "", "password of the demo account (default: generated once and kept in the data folder; env CONTACTSDAV_DEMO_PASSWORD)")
 	fs.StringVar(&c.demoMailbox, "demo-mailbox", "demo@contoso.example", "mailbox (UPN) of the demo account in the emulator")
 	fs.IntVar(&c.seedContacts, "seed-contacts", 0, "fill an empty demo mailbox with N generated contacts on first start")
-	fs.StringVar(&c.graphURL, "graph-url", os.Getenv("CONTACTSDAV_GRAPH_URL"), "Graph v1.0 root of an external Graph or emulator, instead of the embedded emulator")
 	fs.StringVar(&c.graphToken, "graph-token", "", "bearer token for --graph-url (env CONTACTSDAV_GRAPH_TOKEN)")
 	fs.DurationVar(&c.refreshInterval, "refresh-interval", 30*time.Second, "how long reads are served from cache before Graph is asked for changes")
 	fs.StringVar(&c.emulatorListen, "emulator-listen", "127.0.0.1:0", "loopback address of the embedded Graph emulator")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 
-	fs.StringVar(&c.clientID, "client-id", os.Getenv(clientIDEnv), "application (client) ID of the Entra ID app registration; turns on accounts mode ($"+clientIDEnv+")")
 	fs.StringVar(&c.clientSecret, "client-secret", "", "client secret of a confidential app registration; needed by --app-only ($CONTACTSDAV_CLIENT_SECRET)")
-	fs.StringVar(&c.tenant, "tenant", "common", "Microsoft tenant: common, organizations, consumers or a directory ID (a directory ID for --app-only)")
-	fs.StringVar(&c.cloud, "cloud", "global", "national cloud: global, usgov, usdod or china")
-	fs.StringVar(&c.loginURL, "login-url", "", "sign-in authority root instead of the cloud's (e.g. a `contactsdav emulate` URL); turns on accounts mode")
-	fs.StringVar(&c.keyFile, "key-file", "", "file with the key that encrypts tokens at rest (default DATA/"+accountsKeyName+"; $"+keyEnv+" wins)")
 	fs.StringVar(&c.publicURL, "public-url", "", "external origin of this server for the sign-in page and profiles, e.g. https://dav.example.org (default from --listen)")
 	fs.BoolVar(&c.appOnly, "app-only", false, "organisation mode: reach mailboxes with application permissions (client credentials, /users/{upn}); people still sign in once on /login to get app passwords")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (for the failed-login limit)")

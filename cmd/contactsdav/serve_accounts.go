@@ -27,7 +27,7 @@ import (
 // person, reaching Graph with their own rotating token (delegated) or with
 // the app's client-credentials token on /users/{upn} (--app-only).
 func (srv *server) setupAccounts(cfg serveConfig, d sharedDeps, caPEM []byte, mux *http.ServeMux) (carddav.Authenticator, error) {
-	lf := loginFlags{data: cfg.data, tenant: cfg.tenant, clientID: cfg.clientID, cloud: cfg.cloud, loginURL: cfg.loginURL, graphURL: cfg.graphURL, keyFile: cfg.keyFile}
+	lf := cfg.loginFlags
 	loginBase, graphBase, err := lf.resolve()
 	if err != nil {
 		return nil, err

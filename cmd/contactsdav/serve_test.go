@@ -15,7 +15,7 @@ import (
 // after a restart.
 func TestGracefulShutdownFinishesInFlightWrites(t *testing.T) {
 	data := t.TempDir()
-	cfg := serveConfig{data: data, demoUser: "demo", demoPassword: "secret-pw", demoMailbox: "demo@contoso.example",
+	cfg := serveConfig{loginFlags: loginFlags{data: data}, demoUser: "demo", demoPassword: "secret-pw", demoMailbox: "demo@contoso.example",
 		emulatorListen: "127.0.0.1:0", refreshInterval: time.Hour}
 	srv, err := newServer(context.Background(), cfg, newLogger("warn"))
 	must(t, err)
@@ -64,7 +64,7 @@ func TestGracefulShutdownFinishesInFlightWrites(t *testing.T) {
 	must(t, srv.Close())
 
 	// Restarted on the same data folder: the card is there.
-	_, base2, _ := startTestServer(t, serveConfig{data: data})
+	_, base2, _ := startTestServer(t, serveConfig{loginFlags: loginFlags{data: data}})
 	req, _ := http.NewRequest(http.MethodGet, base2+"/demo/contacts/default/in-flight-1.vcf", nil)
 	req.SetBasicAuth("demo", "secret-pw")
 	resp, err := http.DefaultClient.Do(req)
