@@ -270,6 +270,10 @@ func TestSignInFlow(t *testing.T) {
 	if len(list) != 2 {
 		t.Fatalf("%d app passwords", len(list))
 	}
+	// The page offers a revoke form for each password, oldest first.
+	if id := match(t, reRevoke, body); id != list[0].ID {
+		t.Fatalf("the first revoke form names %q, want the first password %q", id, list[0].ID)
+	}
 	code, body = s.post(t, "/login/app-passwords/revoke", url.Values{"csrf": {csrf}, "id": {list[0].ID}})
 	if code != 200 || strings.Contains(body, list[0].ID) || !strings.Contains(body, list[1].ID) {
 		t.Fatalf("revoke: %d", code)
