@@ -447,6 +447,19 @@ func TestVerifyCacheRevokeRace(t *testing.T) {
 	}
 }
 
+// A remembered credential is forgotten once the cache's TTL has passed.
+func TestVerifyCacheExpires(t *testing.T) {
+	c := newVerifyCache(time.Millisecond)
+	c.remember("a@x", "pw", "id1", c.generation("a@x"))
+	if id, ok := c.lookup("a@x", "pw"); !ok || id != "id1" {
+		t.Fatal("cache miss right after remembering")
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, ok := c.lookup("a@x", "pw"); ok {
+		t.Fatal("cache hit after the TTL")
+	}
+}
+
 // An access token Graph refused is not handed out again: the next Token
 // refreshes, though the refused one had not reached its stated expiry.
 func TestTokenSourceInvalidate(t *testing.T) {

@@ -228,15 +228,15 @@ type verifyCache struct {
 	key []byte
 
 	mu      sync.Mutex
-	entries map[string]cacheEntry // user key → entry
+	entries map[string]map[string]cacheEntry // user key → mac → entry
 	// gens counts each user's revocations: a Verify that read the
 	// passwords before a revocation must not cache its result after it.
 	gens map[string]uint64
 }
 
 type cacheEntry struct {
-	macs    map[string]string // mac → app password id
-	expires map[string]time.Time
+	id      string // the app password's
+	expires time.Time
 }
 
 func newVerifyCache(ttl time.Duration) *verifyCache {
@@ -244,7 +244,7 @@ func newVerifyCache(ttl time.Duration) *verifyCache {
 	if _, err := rand.Read(k); err != nil {
 		panic(err)
 	}
-	return &verifyCache{ttl: ttl, key: k, entries: map[string]cacheEntry{}, gens: map[string]uint64{}}
+	return &verifyCache{ttl: ttl, key: k, entries: map[string]map[string]cacheEntry{}, gens: map[string]uint64{}}
 }
 
 func (c *verifyCache) mac(user, password string) string {
@@ -262,20 +262,16 @@ func (c *verifyCache) lookup(user, password string) (string, bool) {
 	mac := c.mac(user, password)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[string(keyOf(user))]
+	macs := c.entries[string(keyOf(user))]
+	e, ok := macs[mac]
 	if !ok {
 		return "", false
 	}
-	id, ok := e.macs[mac]
-	if !ok {
+	if time.Now().After(e.expires) {
+		delete(macs, mac)
 		return "", false
 	}
-	if time.Now().After(e.expires[mac]) {
-		delete(e.macs, mac)
-		delete(e.expires, mac)
-		return "", false
-	}
-	return id, true
+	return e.id, true
 }
 
 func (c *verifyCache) generation(user string) uint64 {
@@ -295,19 +291,17 @@ func (c *verifyCache) remember(user, password, id string, gen uint64) {
 	if c.gens[k] != gen {
 		return
 	}
-	e, ok := c.entries[k]
+	macs, ok := c.entries[k]
 	if !ok {
-		e = cacheEntry{macs: map[string]string{}, expires: map[string]time.Time{}}
-		c.entries[k] = e
+		macs = map[string]cacheEntry{}
+		c.entries[k] = macs
 	}
 	// A user has few app passwords; a bound keeps a client that cycles
 	// through many valid ones from growing the map.
-	if len(e.macs) >= 32 {
-		clear(e.macs)
-		clear(e.expires)
+	if len(macs) >= 32 {
+		clear(macs)
 	}
-	e.macs[mac] = id
-	e.expires[mac] = time.Now().Add(c.ttl)
+	macs[mac] = cacheEntry{id: id, expires: time.Now().Add(c.ttl)}
 }
 
 func (c *verifyCache) forgetUser(user string) {
