@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 )
@@ -74,7 +73,8 @@ func (e *RateLimited) Is(target error) bool { return target == ErrRateLimited }
 // ErrRateLimited matches every *RateLimited with errors.Is.
 var ErrRateLimited = errors.New("accounts: too many failed sign-ins")
 
-func userKey(user string) string { return "u:" + strings.ToLower(strings.TrimSpace(user)) }
+// userKey normalises the name as the registry does (keyOf).
+func userKey(user string) string { return "u:" + string(keyOf(user)) }
 
 // addrKey names a client by IP; IPv6 clients by their /64, since one host
 // usually owns a whole /64 and could otherwise rotate addresses.
