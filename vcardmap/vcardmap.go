@@ -132,14 +132,7 @@ func Parse(data []byte) (*Mapped, error) {
 			// A 3.0 LABEL is the formatted form of the ADR of its type:
 			// anchored to that address, it goes when Outlook edits it.
 			if r.p.is("LABEL") && r.p.Group == "" {
-				t := r.p.types()
-				a := "adr.other"
-				if t["work"] {
-					a = "adr.work"
-				} else if t["home"] {
-					a = "adr.home"
-				}
-				if used[a] > 0 {
+				if a := adrSlot(r.p.types(), ""); used[a] > 0 {
 					r.anchor = a
 					fpOnce(a)
 				}
@@ -421,16 +414,20 @@ func assignTel(c *graph.Contact, p *property, label string, free func(string) bo
 	return ""
 }
 
-func assignAdr(c *graph.Contact, p *property, labels map[string]string, free func(string) bool) string {
-	t := p.types()
-	w := appleLabel(labels[strings.ToLower(p.Group)])
-	slot := "adr.other"
+// adrSlot is the address slot an ADR (or the 3.0 LABEL formatting it) of
+// TYPE values t and Apple label word w maps to.
+func adrSlot(t map[string]bool, w string) string {
 	switch {
 	case t["work"] || w == "work":
-		slot = "adr.work"
+		return "adr.work"
 	case t["home"] || w == "home":
-		slot = "adr.home"
+		return "adr.home"
 	}
+	return "adr.other"
+}
+
+func assignAdr(c *graph.Contact, p *property, labels map[string]string, free func(string) bool) string {
+	slot := adrSlot(p.types(), appleLabel(labels[strings.ToLower(p.Group)]))
 	if !free(slot) {
 		return ""
 	}
