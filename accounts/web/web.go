@@ -313,18 +313,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("signed in", "user", user)
-	s := h.newSession(w, user)
-	pw, _, err := h.opts.Registry.IssueAppPassword(user, "Issued at sign-in "+time.Now().UTC().Format("2006-01-02"))
-	if errors.Is(err, accounts.ErrTooManyAppPasswords) {
-		h.renderAccount(w, s, "", "You have the most app passwords allowed; revoke one to issue another.")
-		return
-	}
-	if err != nil {
-		h.log.Error("issuing an app password", "user", user, "err", err)
-		h.renderError(w, http.StatusInternalServerError, "Could not issue an app password.")
-		return
-	}
-	h.renderAccount(w, s, pw, "")
+	h.issue(w, h.newSession(w, user), "Issued at sign-in "+time.Now().UTC().Format("2006-01-02"))
 }
 
 func (h *Handler) serveHome(w http.ResponseWriter, r *http.Request) {
@@ -346,6 +335,12 @@ func (h *Handler) serveIssue(w http.ResponseWriter, r *http.Request) {
 	if len(label) > 100 {
 		label = label[:100]
 	}
+	h.issue(w, s, label)
+}
+
+// issue issues the session's user an app password and shows it on the
+// account page.
+func (h *Handler) issue(w http.ResponseWriter, s *session, label string) {
 	pw, _, err := h.opts.Registry.IssueAppPassword(s.user, label)
 	switch {
 	case errors.Is(err, accounts.ErrTooManyAppPasswords):

@@ -344,3 +344,24 @@ func TestCallbackRefusals(t *testing.T) {
 		}
 	})
 }
+
+// A sign-in when every app password slot is taken still signs in and says
+// why no new password is shown.
+func TestSignInWithAllAppPasswordsTaken(t *testing.T) {
+	s := newSite(t, oauthemu.Options{AutoApproveUser: testUser}, nil)
+	if code, _ := s.get(t, "/login/start"); code != 200 {
+		t.Fatalf("first sign-in %d", code)
+	}
+	for {
+		if _, _, err := s.reg.IssueAppPassword(testUser, "filler"); err != nil {
+			if !errors.Is(err, accounts.ErrTooManyAppPasswords) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	code, body := s.get(t, "/login/start")
+	if code != 200 || !strings.Contains(body, "most app passwords allowed") || rePassword.MatchString(body) || !strings.Contains(body, `id="user"`) {
+		t.Fatalf("sign-in with no free slot: %d\n%s", code, body)
+	}
+}
