@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/contactsdav/contactsdav/backend/graph"
 )
@@ -338,6 +339,16 @@ func escapeURI(s string) string {
 // cannot carry (newlines are escaped before this): Outlook fields may hold
 // a stray vertical tab or form feed, and the card must still parse.
 func stripControls(s string) string {
+	// Fast path for the usual line, on Render's path for every property:
+	// controls are single bytes in UTF-8, and strings.Map would change
+	// nothing (it also rewrites invalid UTF-8, hence ValidString).
+	clean := true
+	for i := 0; i < len(s) && clean; i++ {
+		clean = !(s[i] < 0x20 && s[i] != '\t' || s[i] == 0x7f)
+	}
+	if clean && utf8.ValidString(s) {
+		return s
+	}
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 && r != '\t' || r == 0x7f {
 			return -1
