@@ -58,8 +58,7 @@ func (m *microsoft) accountsConfig(data string) serveConfig {
 // returns the number of members and the HTTP status.
 func syncAs(t *testing.T, base, user, password string) (int, int) {
 	t.Helper()
-	body := `<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>`
-	req, err := http.NewRequest("REPORT", base+"/"+user+"/contacts/default/", strings.NewReader(body))
+	req, err := http.NewRequest("REPORT", base+"/"+user+"/contacts/default/", strings.NewReader(fmt.Sprintf(syncBody, "")))
 	must(t, err)
 	req.SetBasicAuth(user, password)
 	req.Header.Set("Content-Type", "application/xml; charset=utf-8")
