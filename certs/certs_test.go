@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -185,5 +186,66 @@ func TestACMEConfig(t *testing.T) {
 	cfg := ACME([]string{"carddav.example.org"}, t.TempDir(), "")
 	if cfg.GetCertificate == nil || !slices.Contains(cfg.NextProtos, "acme-tls/1") || cfg.MinVersion != tls.VersionTLS12 {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// A renewed certificate file is served once the minute between checks has
+// passed, without a restart; a half-written pair keeps the old one.
+func TestLoadReloadsRenewedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := SelfSigned(dir, []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath := filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
+	r := &reloader{certFile: certPath, keyFile: keyPath}
+	if err := r.load(); err != nil {
+		t.Fatal(err)
+	}
+	old := leafOf(t, dir).SerialNumber
+	serial := func() *big.Int {
+		c, err := r.get(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.SerialNumber
+	}
+	if _, _, err := SelfSigned(dir, []string{"127.0.0.1", "nas.home.arpa"}); err != nil { // a renewal
+		t.Fatal(err)
+	}
+	renewed := leafOf(t, dir).SerialNumber
+	if renewed.Cmp(old) == 0 {
+		t.Fatal("the renewal kept the certificate")
+	}
+	future := time.Now().Add(time.Hour)
+	if err := os.Chtimes(certPath, future, future); err != nil {
+		t.Fatal(err)
+	}
+	if serial().Cmp(old) != 0 {
+		t.Fatal("the file was re-read before a minute passed")
+	}
+	r.mu.Lock()
+	r.checked = time.Now().Add(-2 * time.Minute)
+	r.mu.Unlock()
+	if serial().Cmp(renewed) != 0 {
+		t.Fatal("the renewed certificate is not served")
+	}
+
+	// A half-written pair: the key no longer matches; the renewed one stays.
+	if err := os.WriteFile(keyPath, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	later := future.Add(time.Hour)
+	if err := os.Chtimes(certPath, later, later); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.checked = time.Now().Add(-2 * time.Minute)
+	r.mu.Unlock()
+	if serial().Cmp(renewed) != 0 {
+		t.Fatal("a broken pair replaced the served certificate")
 	}
 }
