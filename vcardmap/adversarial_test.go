@@ -67,6 +67,7 @@ var adversarial = map[string][]string{
 	"trailing backslash":       {"FN:ab\\"},
 	"param without value":      {"FN:x", "X-A;P=:v"},
 	"emoji in param":           {"FN:x", "X-A;X-LABEL=👍:v"},
+	"empty NOTE, then another": {"NOTE:", "NOTE:0"}, // fuzz find 56911e1aa3794bdb
 }
 
 func TestPhoneticNames(t *testing.T) {

@@ -127,6 +127,16 @@ func slotCount(c *graph.Contact, ph *graph.Photo, slot string) int {
 	return 0
 }
 
+// defaultCount is how many properties Render writes for a slot the extras
+// do not cover: slotCount, but FN (and N in 3.0) always, being required.
+func defaultCount(c *graph.Contact, ph *graph.Photo, slot string, fam int) int {
+	n := slotCount(c, ph, slot)
+	if n == 0 && (slot == "fn" || slot == "n" && fam == 3) {
+		n = 1
+	}
+	return n
+}
+
 // fingerprint hashes what Graph holds in a slot, normalised so that Graph's
 // own reformatting (a birthday's time of day, {} for an empty address) does
 // not count as a change. Email display names are left out: Graph may fill

@@ -152,7 +152,9 @@ func Parse(data []byte) (*Mapped, error) {
 			// and reorder the list.
 			if _, list := slotLimit[r.slot]; t.Group == "" && !list {
 				def := defaultProps(&m.Contact, m.Photo, r.slot, r.idx, fam, nil)
-				if len(def) == 1 && contentLine(def[0]) == contentLine(rendered) {
+				// Render renders a default only where defaultCount says so
+				// (not for an empty NOTE, say): only then may the template go.
+				if len(def) == 1 && r.idx < defaultCount(&m.Contact, m.Photo, r.slot, fam) && contentLine(def[0]) == contentLine(rendered) {
 					continue // the default rendering reproduces it: nothing to keep
 				}
 			}
@@ -850,11 +852,7 @@ func Render(m *Mapped, version string) ([]byte, error) {
 	// Graph's value first again and never swaps an extra into Graph.
 	var head, defaults []*property
 	for _, slot := range slotOrder {
-		n := slotCount(c, m.Photo, slot)
-		if n == 0 && (slot == "fn" || slot == "n" && fam == 3) {
-			n = 1 // required properties
-		}
-		for i := 0; i < n; i++ {
+		for i := range defaultCount(c, m.Photo, slot, fam) {
 			if covered[slot][i] {
 				continue
 			}
