@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // batchParallelism is how many items of one batch Outlook runs at once
@@ -161,7 +160,6 @@ func (c *Client) batchChunk(ctx context.Context, ids []string, url func(id strin
 			return err
 		}
 		var retryErr *Error
-		var wait time.Duration
 		answered := map[string]bool{}
 		for i := range out.Responses {
 			r := &out.Responses[i]
@@ -198,22 +196,13 @@ func (c *Client) batchChunk(ctx context.Context, ids []string, url func(id strin
 		if round >= c.maxRetries {
 			return retryErr
 		}
-		wait = retryErr.RetryAfter
-		if wait == 0 {
-			wait = c.backoff(round)
-		} else if wait > c.maxBackoff {
-			return retryErr
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		wait, ok := c.retryWait(ctx, round, retryErr.RetryAfter)
+		if !ok {
 			return retryErr
 		}
 		c.log.DebugContext(ctx, "graph: retrying throttled batch items", "items", len(pending),
 			"wait", wait, "code", strings.TrimSpace(retryErr.Code))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}

@@ -315,27 +315,49 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		if r.method == http.MethodPost && r.op != "Batch" && (!isGraph || ge.Status == http.StatusGatewayTimeout) {
 			return nil, err
 		}
-		wait := c.backoff(attempt)
-		if isGraph && ge.RetryAfter > 0 {
-			if ge.RetryAfter > c.maxBackoff {
-				return nil, err
-			}
-			wait = ge.RetryAfter
+		var retryAfter time.Duration
+		if isGraph {
+			retryAfter = ge.RetryAfter
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			// Waiting would outlive the caller: hand back Graph's answer,
-			// which says when to come back, rather than a bare timeout.
+		wait, ok := c.retryWait(ctx, attempt, retryAfter)
+		if !ok {
 			return nil, err
 		}
 		c.log.DebugContext(ctx, "graph: retrying", "op", r.op, "attempt", attempt+1,
 			"wait", wait, "err", err, "client-request-id", reqID)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return nil, err
 		}
+	}
+}
+
+// retryWait is the wait before retry attempt+1: Graph's Retry-After when it
+// sent one (retryAfter > 0), else the backoff. It is false when Graph asks
+// for more than MaxBackoff or the wait would outlive ctx's deadline: the
+// caller then hands back Graph's answer, which says when to come back,
+// rather than a bare timeout.
+func (c *Client) retryWait(ctx context.Context, attempt int, retryAfter time.Duration) (time.Duration, bool) {
+	wait := retryAfter
+	if wait <= 0 {
+		wait = c.backoff(attempt)
+	} else if wait > c.maxBackoff {
+		return 0, false
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		return 0, false
+	}
+	return wait, true
+}
+
+// sleep waits d; it is false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
