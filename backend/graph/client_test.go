@@ -282,20 +282,25 @@ func TestRetries(t *testing.T) {
 }
 
 func TestRetryBoundedByContext(t *testing.T) {
-	// Backoff of an hour, a context of 50ms: the client must give up at
-	// once with Graph's answer rather than sleep past the deadline.
+	// Backoff of an hour, a context of 5s: the client must give up at
+	// once with Graph's answer rather than sleep until the deadline.
 	c, mux, _ := setup(t, Options{BaseBackoff: time.Hour, MaxBackoff: time.Hour})
 	mux.HandleFunc("GET /me/contacts/X", func(w http.ResponseWriter, r *http.Request) {
 		graphError(w, 429, "TooManyRequests", "Please retry again later.")
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	const deadline = 5 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	done := make(chan error, 1)
+	start := time.Now()
 	go func() { _, err := c.GetContact(ctx, "", "X", Query{}); done <- err }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrThrottled) {
 			t.Errorf("err = %v, want ErrThrottled", err)
+		}
+		if d := time.Since(start); d > deadline/2 {
+			t.Errorf("GetContact returned after %v: it waited for the deadline instead of giving up at once", d)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("GetContact did not return within the context's bounds")
