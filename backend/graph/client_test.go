@@ -64,13 +64,6 @@ func setup(t *testing.T, opts Options) (c *Client, mux *http.ServeMux, serverURL
 	return c, mux, srv.URL
 }
 
-func testMethod(t *testing.T, r *http.Request, want string) {
-	t.Helper()
-	if r.Method != want {
-		t.Errorf("method = %s, want %s", r.Method, want)
-	}
-}
-
 func testHeader(t *testing.T, r *http.Request, name, want string) {
 	t.Helper()
 	if got := r.Header.Get(name); got != want {
