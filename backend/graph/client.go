@@ -549,10 +549,12 @@ type linkGuard struct {
 	pages int
 }
 
+// newLinkGuard starts a walk at first, which counts as followed.
+func newLinkGuard(first string) *linkGuard {
+	return &linkGuard{seen: map[string]bool{first: true}}
+}
+
 func (g *linkGuard) next(c *Client, link string) error {
-	if g.seen == nil {
-		g.seen = map[string]bool{}
-	}
 	if g.seen[link] {
 		return errors.New("graph: the server repeated a nextLink; stopping a paging loop")
 	}
@@ -567,7 +569,7 @@ func (g *linkGuard) next(c *Client, link string) error {
 // listAll GETs first and every @odata.nextLink after it, verbatim.
 func listAll[T any](ctx context.Context, c *Client, op, first string, prefer []string) ([]T, error) {
 	var all []T
-	g := linkGuard{seen: map[string]bool{first: true}}
+	g := newLinkGuard(first)
 	link := first
 	for {
 		var p page[T]

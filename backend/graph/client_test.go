@@ -501,6 +501,28 @@ func TestNextLinkGuards(t *testing.T) {
 	}
 }
 
+func TestDeltaNextLinkToItself(t *testing.T) {
+	// The walk's first link counts as followed in delta as in a list: a
+	// nextLink back to it stops the round at once.
+	c, mux, srv := setup(t, Options{})
+	calls := 0
+	mux.HandleFunc("GET /me/contactFolders/F/contacts/delta", func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls > 10 {
+			http.Error(w, "loop", 500)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"value": []Contact{{ID: "1"}},
+			"@odata.nextLink": srv + baseURLPath + "/me/contactFolders/F/contacts/delta"})
+	})
+	if _, err := c.ContactsDelta(context.Background(), "F", "", Query{}); err == nil {
+		t.Error("no error")
+	}
+	if calls != 1 {
+		t.Errorf("%d calls before stopping, want 1", calls)
+	}
+}
+
 func TestConcurrencyCap(t *testing.T) {
 	const limit, callers = 3, 10
 	c, mux, _ := setup(t, Options{MaxConcurrent: limit})

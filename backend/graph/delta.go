@@ -29,7 +29,7 @@ func (c *Client) ContactsDelta(ctx context.Context, folderID, deltaLink string, 
 	}
 
 	m := newDeltaMerge()
-	var g linkGuard
+	g := newLinkGuard(link)
 	for {
 		var p page[Contact]
 		if err := c.getJSON(ctx, "ContactsDelta", link, prefer, &p); err != nil {
