@@ -152,7 +152,8 @@ func (c *Client) batchChunk(ctx context.Context, ids []string, url func(id strin
 			return fmt.Errorf("graph: Batch: encoding: %w", err)
 		}
 		resp, err := c.do(ctx, &request{op: "Batch", method: http.MethodPost, url: c.baseStr + "/$batch",
-			body: body, contentType: "application/json", weight: min(len(reqs), batchParallelism)})
+			body: body, contentType: "application/json", weight: min(len(reqs), batchParallelism),
+			repeatable: true}) // GETs only
 		if err != nil {
 			return err
 		}

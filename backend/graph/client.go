@@ -252,6 +252,9 @@ type request struct {
 	ifMatch     string
 	prefer      []string // Prefer values besides IdType="ImmutableId"
 	weight      int      // Limiter slots it takes; 0 is 1
+	// repeatable marks a POST that is safe to send again when its answer
+	// was lost (a $batch of GETs); other POSTs create things.
+	repeatable bool
 }
 
 // response is a successful (2xx) answer, body read in full.
@@ -310,9 +313,8 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		}
 		// A create may have been carried out when the answer was lost or
 		// the gateway timed out (504); retrying it could duplicate the
-		// item, so only refusals (429, 503) are retried for it. A $batch
-		// of GETs is safe to repeat.
-		if r.method == http.MethodPost && r.op != "Batch" && (!isGraph || ge.Status == http.StatusGatewayTimeout) {
+		// item, so only refusals (429, 503) are retried for it.
+		if r.method == http.MethodPost && !r.repeatable && (!isGraph || ge.Status == http.StatusGatewayTimeout) {
 			return nil, err
 		}
 		var retryAfter time.Duration

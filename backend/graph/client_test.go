@@ -1133,3 +1133,24 @@ func TestCreateNotRetriedWhenItMayHaveHappened(t *testing.T) {
 		})
 	}
 }
+
+func TestBatchOfGetsRetriedAfterGatewayTimeout(t *testing.T) {
+	// Unlike a create, a $batch of GETs may be sent again when the gateway
+	// timed out (504) or the answer was lost.
+	c, mux, _ := setup(t, Options{})
+	calls := 0
+	mux.HandleFunc("POST /$batch", func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls == 1 {
+			graphError(w, 504, "GatewayTimeout", "y")
+			return
+		}
+		writeJSON(w, 200, map[string]any{"responses": []map[string]any{{"id": "0", "status": 404}}})
+	})
+	if _, err := c.GetContacts(context.Background(), []string{"x"}, Query{}); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Errorf("calls = %d, want 2", calls)
+	}
+}
