@@ -1099,9 +1099,37 @@ func TestBatchTakesItsParallelism(t *testing.T) {
 	if _, err := c.GetContact(context.Background(), "", "X", Query{}); err != nil {
 		t.Error(err)
 	}
-	// A single-item batch takes one slot only.
-	if w := c.lim.weight(min(1, batchParallelism)); w != 1 {
-		t.Errorf("weight of a one-item batch = %d", w)
+}
+
+func TestSmallBatchTakesOneSlot(t *testing.T) {
+	// A one-item batch holds one slot only: a GET runs beside it.
+	c, mux, _ := setup(t, Options{MaxConcurrent: 4})
+	inBatch := make(chan struct{})
+	release := make(chan struct{})
+	mux.HandleFunc("POST /$batch", func(w http.ResponseWriter, r *http.Request) {
+		close(inBatch)
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		writeJSON(w, 200, map[string]any{"responses": []map[string]any{{"id": "0", "status": 404}}})
+	})
+	mux.HandleFunc("GET /me/contacts/X", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, Contact{ID: "X"}) })
+	batchErr := make(chan error, 1)
+	go func() { _, err := c.GetContacts(context.Background(), []string{"x"}, Query{}); batchErr <- err }()
+	select {
+	case <-inBatch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch did not arrive")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.GetContact(ctx, "", "X", Query{}); err != nil {
+		t.Errorf("GetContact beside a one-item batch: %v", err)
+	}
+	close(release)
+	if err := <-batchErr; err != nil {
+		t.Fatal(err)
 	}
 }
 
