@@ -99,13 +99,8 @@ func (c *Client) GetPhotos(ctx context.Context, ids []string) (map[string]*Photo
 	err := c.batchGet(ctx, ids, func(id string) string {
 		return c.mailboxPath + contactPath("", id) + "/photo/$value"
 	}, func(id string, r *batchResponse) error {
-		data := r.bodyBytes()
-		ct := r.header().Get("Content-Type")
-		if ct == "" {
-			ct = http.DetectContentType(data)
-		}
-		if len(data) > 0 {
-			got[id] = &Photo{ContentType: ct, Data: data}
+		if data := r.bodyBytes(); len(data) > 0 {
+			got[id] = newPhoto(r.header(), data)
 		}
 		return nil
 	})

@@ -87,11 +87,17 @@ func (c *Client) GetPhoto(ctx context.Context, id string) (*Photo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct := resp.header.Get("Content-Type")
+	return newPhoto(resp.header, resp.body), nil
+}
+
+// newPhoto is a photo answer: data with the Content-Type Graph gave, or
+// one sniffed from data when it gave none.
+func newPhoto(h http.Header, data []byte) *Photo {
+	ct := h.Get("Content-Type")
 	if ct == "" {
-		ct = http.DetectContentType(resp.body)
+		ct = http.DetectContentType(data)
 	}
-	return &Photo{ContentType: ct, Data: resp.body}, nil
+	return &Photo{ContentType: ct, Data: data}
 }
 
 // PutPhoto replaces a contact's photo. Graph cannot DELETE a contact photo,
