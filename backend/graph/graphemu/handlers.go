@@ -737,10 +737,8 @@ func (c *call) deleteFolder(f *folder) {
 				ops = append(ops, del(bContacts, ct.ID))
 				continue
 			}
-			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: x.ID, Seq: mb.next(), Entered: ct.Entered, At: time.Now().UTC()}
-			mb.tombs = append(mb.tombs, t)
+			ops = append(ops, mb.entomb(ct, mb.next()), del(bContacts, ct.ID), del(bPhotos, ct.ID))
 			mb.drop(ct)
-			ops = append(ops, del(bContacts, ct.ID), del(bPhotos, ct.ID), op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)})
 		}
 		delete(mb.byFolder, x.ID)
 		delete(mb.sorted, x.ID)
@@ -884,9 +882,7 @@ func (c *call) updateContact(ct *contact, body []byte) {
 			return
 		}
 		if target.ID != ct.Folder {
-			t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: ct.Folder, Seq: seq, Entered: ct.Entered, At: time.Now().UTC()}
-			mb.tombs = append(mb.tombs, t)
-			ops = append(ops, op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)})
+			ops = append(ops, mb.entomb(ct, seq))
 			mb.removeFromFolder(ct)
 			delete(mb.regIndex, ct.RegID)
 			// A move gives the item a new regular id; the immutable id
@@ -910,10 +906,9 @@ func (c *call) deleteContact(ct *contact) {
 		return
 	}
 	mb := c.mb
-	t := tomb{ID: ct.ID, RegID: ct.RegID, Folder: ct.Folder, Seq: mb.next(), Entered: ct.Entered, At: time.Now().UTC()}
-	mb.tombs = append(mb.tombs, t)
+	tombOp := mb.entomb(ct, mb.next())
 	mb.drop(ct)
-	if !c.persist(del(bContacts, ct.ID), del(bPhotos, ct.ID), op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)}) {
+	if !c.persist(del(bContacts, ct.ID), del(bPhotos, ct.ID), tombOp) {
 		return
 	}
 	c.w.WriteHeader(204)

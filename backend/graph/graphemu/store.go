@@ -115,6 +115,14 @@ func (mb *mailbox) put(c *contact) {
 	mb.addToFolder(c)
 }
 
+// entomb records that c leaves its folder at seq (deleted or moved out) and
+// returns the write that persists the tombstone.
+func (mb *mailbox) entomb(c *contact, seq uint64) op {
+	t := tomb{ID: c.ID, RegID: c.RegID, Folder: c.Folder, Seq: seq, Entered: c.Entered, At: time.Now().UTC()}
+	mb.tombs = append(mb.tombs, t)
+	return op{bucket: bTombs, key: seqKey(t.Seq), val: mustJSON(t)}
+}
+
 // drop removes a deleted contact from every index.
 func (mb *mailbox) drop(c *contact) {
 	delete(mb.contacts, c.ID)
