@@ -86,20 +86,20 @@ func contactsRoute(rt route, rest []string) (route, bool) {
 	return rt, true
 }
 
-// opName names the operation for Counts; "" when the method is not modelled.
-func (rt route) opName(method string) string {
-	ops := map[string]map[string]string{
-		"folders":     {"GET": "folders.list", "POST": "folders.create"},
-		"folder":      {"GET": "folders.get", "PATCH": "folders.update", "DELETE": "folders.delete"},
-		"folderDelta": {"GET": "folders.delta"},
-		"contacts":    {"GET": "contacts.list", "POST": "contacts.create"},
-		"delta":       {"GET": "contacts.delta"},
-		"contact":     {"GET": "contacts.get", "PATCH": "contacts.update", "DELETE": "contacts.delete"},
-		"photo":       {"GET": "photo.meta"},
-		"photoValue":  {"GET": "photo.get", "PUT": "photo.put", "PATCH": "photo.put", "DELETE": "photo.delete"},
-	}
-	return ops[rt.target][method]
+// routeOps names each route target's operations by method, for Counts.
+var routeOps = map[string]map[string]string{
+	"folders":     {"GET": "folders.list", "POST": "folders.create"},
+	"folder":      {"GET": "folders.get", "PATCH": "folders.update", "DELETE": "folders.delete"},
+	"folderDelta": {"GET": "folders.delta"},
+	"contacts":    {"GET": "contacts.list", "POST": "contacts.create"},
+	"delta":       {"GET": "contacts.delta"},
+	"contact":     {"GET": "contacts.get", "PATCH": "contacts.update", "DELETE": "contacts.delete"},
+	"photo":       {"GET": "photo.meta"},
+	"photoValue":  {"GET": "photo.get", "PUT": "photo.put", "PATCH": "photo.put", "DELETE": "photo.delete"},
 }
+
+// opName names the operation for Counts; "" when the method is not modelled.
+func (rt route) opName(method string) string { return routeOps[rt.target][method] }
 
 // call carries one Graph request through its handler.
 type call struct {
