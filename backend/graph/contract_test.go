@@ -1134,11 +1134,7 @@ func contractBatchedPhotos(t *testing.T, env *contractEnv, c *graph.Client, fid 
 			want[ct.ID] = data
 		}
 	}
-	batches := func() int { return 0 }
-	if env.emu != nil {
-		batches = func() int { return env.emu.Counts()["batch 200"] }
-	}
-	before := batches()
+	before := batchCount(env)
 	got, err := c.GetPhotos(ctx, ids)
 	if err != nil {
 		t.Fatal(err)
@@ -1156,7 +1152,7 @@ func contractBatchedPhotos(t *testing.T, env *contractEnv, c *graph.Client, fid 
 		}
 	}
 	if env.emu != nil {
-		if n := batches() - before; n != 2 {
+		if n := batchCount(env) - before; n != 2 {
 			t.Errorf("GetPhotos of 25 ids took %d batch requests, want 2", n)
 		}
 	}
