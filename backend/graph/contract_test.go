@@ -41,18 +41,6 @@ type contractEnv struct {
 	emu *graphemu.Emulator
 }
 
-// staticSource serves one token; swap changes it.
-type staticSource struct {
-	mu  sync.Mutex
-	tok string
-}
-
-func (s *staticSource) Token() (*oauth2.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return &oauth2.Token{AccessToken: s.tok, TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, nil
-}
-
 // sequenceSource serves toks in order, repeating the last.
 type sequenceSource struct {
 	toks []string
@@ -70,7 +58,7 @@ func (env *contractEnv) client(t *testing.T, o graph.Options) *graph.Client {
 	t.Helper()
 	o.BaseURL = env.base
 	if o.TokenSource == nil {
-		o.TokenSource = &staticSource{tok: env.token()}
+		o.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: env.token(), TokenType: "Bearer"})
 	}
 	// The emulator's injected Retry-After values are milliseconds; live
 	// Graph asks for seconds, which the client must be allowed to wait.
