@@ -133,11 +133,7 @@ func (e *Emulator) serveGraph(w http.ResponseWriter, r *http.Request, gpath stri
 		e.serveBatch(w, r, ri, p)
 		return "batch"
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	c := &call{e: e, w: w, r: r, ri: ri, base: scheme + "://" + r.Host + e.prefix + "/v1.0"}
+	c := &call{e: e, w: w, r: r, ri: ri, base: origin(r) + e.prefix + "/v1.0"}
 	var mb *mailbox
 	switch strings.ToLower(segs[0]) {
 	case "me":
@@ -574,12 +570,14 @@ func (c *call) nextSkipLink(skip int) string {
 }
 
 // absPath is the absolute URL of the request path.
-func (c *call) absPath() string {
-	scheme := "http"
-	if c.r.TLS != nil {
-		scheme = "https"
+func (c *call) absPath() string { return origin(c.r) + c.r.URL.EscapedPath() }
+
+// origin is the request's scheme and host, "http://host:port".
+func origin(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://" + r.Host
 	}
-	return scheme + "://" + c.r.Host + c.r.URL.EscapedPath()
+	return "http://" + r.Host
 }
 
 type folderBody struct {
