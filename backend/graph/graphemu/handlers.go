@@ -508,7 +508,19 @@ func (c *call) writePage(ctx string, all []json.RawMessage, total int, countAske
 		return
 	}
 	end := min(skip+top, len(all))
-	page := all[min(skip, len(all)):end]
+	c.writeCollection(ctx, total, countAsked, nextSkip(end, len(all)), func(b *bytes.Buffer) {
+		for i, it := range all[min(skip, len(all)):end] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(it)
+		}
+	})
+}
+
+// writeCollection writes a collection's envelope around the items value
+// writes, with a nextLink to $skip=next unless next is -1.
+func (c *call) writeCollection(ctx string, total int, countAsked bool, next int, value func(*bytes.Buffer)) {
 	var b bytes.Buffer
 	b.WriteString(`{"@odata.context":`)
 	b.Write(mustJSON(ctx))
@@ -516,16 +528,11 @@ func (c *call) writePage(ctx string, all []json.RawMessage, total int, countAske
 		fmt.Fprintf(&b, `,"@odata.count":%d`, total)
 	}
 	b.WriteString(`,"value":[`)
-	for i, it := range page {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(it)
-	}
+	value(&b)
 	b.WriteByte(']')
-	if end < len(all) {
+	if next >= 0 {
 		b.WriteString(`,"@odata.nextLink":`)
-		b.Write(mustJSON(c.nextSkipLink(end)))
+		b.Write(mustJSON(c.nextSkipLink(next)))
 	}
 	b.WriteByte('}')
 	writeJSON(c.w, 200, b.Bytes())
@@ -550,6 +557,15 @@ func (c *call) topSkip() (top, skip int, aerr *apiError) {
 		skip = n
 	}
 	return top, skip, nil
+}
+
+// nextSkip is the $skip of the page after one ending at end of n items, or
+// -1 when that page was the last.
+func nextSkip(end, n int) int {
+	if end < n {
+		return end
+	}
+	return -1
 }
 
 // nextSkipLink is the request's absolute URL with $skip replaced.
@@ -963,36 +979,24 @@ func (c *call) listContacts(f *folder) {
 		all = kept
 	}
 	end := min(skip+top, len(all))
-	page := all[min(skip, len(all)):end]
-	var b bytes.Buffer
-	b.WriteString(`{"@odata.context":`)
-	b.Write(mustJSON(c.base + "/$metadata#" + c.who + "/contacts"))
-	if strings.EqualFold(q.Get("$count"), "true") {
-		fmt.Fprintf(&b, `,"@odata.count":%d`, len(all))
-	}
-	b.WriteString(`,"value":[`)
-	first := true
-	for _, ct := range page {
-		if ct.DistList {
-			continue // counted, not shown
+	countAsked := strings.EqualFold(q.Get("$count"), "true")
+	c.writeCollection(c.base+"/$metadata#"+c.who+"/contacts", len(all), countAsked, nextSkip(end, len(all)), func(b *bytes.Buffer) {
+		first := true
+		for _, ct := range all[min(skip, len(all)):end] {
+			if ct.DistList {
+				continue // counted, not shown
+			}
+			if !first {
+				b.WriteByte(',')
+			}
+			first = false
+			var ext []extProp
+			if exp {
+				ext = ct.expandedExt(ef)
+			}
+			ct.render(b, nil, ct.idFor(c.immutable), sel, ext, exp)
 		}
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-		var ext []extProp
-		if exp {
-			ext = ct.expandedExt(ef)
-		}
-		ct.render(&b, nil, ct.idFor(c.immutable), sel, ext, exp)
-	}
-	b.WriteByte(']')
-	if end < len(all) {
-		b.WriteString(`,"@odata.nextLink":`)
-		b.Write(mustJSON(c.nextSkipLink(end)))
-	}
-	b.WriteByte('}')
-	writeJSON(c.w, 200, b.Bytes())
+	})
 }
 
 // orderBy sorts by one string or timestamp property, asc or desc.
