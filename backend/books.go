@@ -255,10 +255,9 @@ func (b *Backend) AddressBook(ctx context.Context, slug string) (*carddav.Addres
 // already has folders of the name the client gave.
 const maxFolderNameTries = 20
 
-// validSlug accepts what a client may MKCOL: one non-empty path segment.
-func validSlug(slug string) bool {
-	return slug != "" && slug != "." && slug != ".." && !strings.ContainsAny(slug, "/\x00") && len(slug) <= 200
-}
+// validSlug accepts what a client may MKCOL: a resource name (one path
+// segment) of at most 200 bytes.
+func validSlug(slug string) bool { return validName(slug) && len(slug) <= 200 }
 
 // CreateAddressBook implements carddav.Backend: MKCOL makes a Graph folder
 // under the default folder and remembers the client's slug for it.
