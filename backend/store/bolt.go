@@ -369,9 +369,6 @@ func (s *BoltStore) Changes(_ context.Context, user, book string, epoch, seq uin
 		}
 		return nil
 	})
-	if errors.Is(err, ErrExpired) {
-		return nil, err
-	}
 	return out, wrap(err)
 }
 
