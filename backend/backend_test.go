@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -1079,5 +1080,40 @@ func TestMkcolNameClash(t *testing.T) {
 	}
 	if names["3b2a-uuid"] != "Work (2)" || len(books) != 3 {
 		t.Fatalf("books after the clash: %v", names)
+	}
+}
+
+// A folder deleted in Outlook leaves nothing behind in the store: once the
+// folder tree is refreshed, its members, change log and delta link go too
+// (folders made in Outlook have no remembered slug to trigger that).
+func TestOutlookDeletedFolderForgotten(t *testing.T) {
+	e := newEnv(t)
+	fid := e.api.addFolder(e.api.defID, "Work")
+	e.api.outlookCreate(fid, graph.Contact{DisplayName: "Ada"})
+	books, err := e.b.ListAddressBooks(e.ctx)
+	e.must(err)
+	var slug string
+	for _, bk := range books {
+		if bk.DisplayName == "Work" {
+			slug = bk.Name
+		}
+	}
+	if ch := e.sync(slug, "", 0); len(ch.Changed) != 1 {
+		t.Fatalf("initial sync of Work: %+v", ch)
+	}
+	stored := func() []string {
+		keys, err := e.st.Books(e.ctx, "alice")
+		e.must(err)
+		return keys
+	}
+	if !slices.Contains(stored(), folderKey(fid)) {
+		t.Fatalf("the synced book is not stored: %v", stored())
+	}
+	e.must(e.api.DeleteFolder(e.ctx, fid))
+	e.stale()
+	_, err = e.b.ListAddressBooks(e.ctx)
+	e.must(err)
+	if keys := stored(); slices.Contains(keys, folderKey(fid)) || !slices.Contains(keys, folderKey(e.api.defID)) {
+		t.Fatalf("stored books after Outlook deleted Work: %v", keys)
 	}
 }

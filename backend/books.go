@@ -143,12 +143,32 @@ func (b *Backend) loadBooks(ctx context.Context) ([]book, error) {
 			if err := b.store.DeleteSlug(ctx, b.user, slug); err != nil {
 				b.log.Warn("forget slug", "book", slug, "err", err)
 			}
-			if err := b.store.DeleteBook(ctx, b.user, folderKey(id)); err != nil {
-				b.log.Warn("forget book", "book", slug, "err", err)
+		}
+	}
+	b.forgetGoneBooks(ctx, seen)
+	return append(out, rest...), nil
+}
+
+// forgetGoneBooks drops the stored members, change log and delta link of
+// every book whose folder is no longer in the mailbox (deleted in Outlook or
+// through DELETE), so the store does not grow with folders long gone.
+func (b *Backend) forgetGoneBooks(ctx context.Context, folders map[string]bool) {
+	live := make(map[string]bool, len(folders))
+	for id := range folders {
+		live[folderKey(id)] = true
+	}
+	keys, err := b.store.Books(ctx, b.user)
+	if err != nil {
+		b.log.Warn("list stored books", "err", err)
+		return
+	}
+	for _, k := range keys {
+		if !live[k] {
+			if err := b.store.DeleteBook(ctx, b.user, k); err != nil {
+				b.log.Warn("forget book", "key", k, "err", err)
 			}
 		}
 	}
-	return append(out, rest...), nil
 }
 
 // nestedName shows a folder's place below the default folder: "Parent /

@@ -383,6 +383,22 @@ func (s *BoltStore) DeleteBook(_ context.Context, user, book string) error {
 	}))
 }
 
+// Books implements Store.
+func (s *BoltStore) Books(_ context.Context, user string) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ub, _ := userBucket(tx, user, false)
+		if ub == nil || ub.Bucket(bBooks) == nil {
+			return nil
+		}
+		return ub.Bucket(bBooks).ForEachBucket(func(k []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	return out, wrap(err) // bbolt iterates keys in byte order: sorted
+}
+
 func putJSON(b *bolt.Bucket, k []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {

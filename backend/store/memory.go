@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -198,6 +199,20 @@ func (m *Memory) DeleteBook(_ context.Context, user, book string) error {
 	defer m.mu.Unlock()
 	delete(m.books, user+"\x00"+book)
 	return nil
+}
+
+// Books implements Store.
+func (m *Memory) Books(_ context.Context, user string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.books {
+		if u, book, ok := strings.Cut(k, "\x00"); ok && u == user {
+			out = append(out, book)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // Close implements Store; a closed Memory keeps working.

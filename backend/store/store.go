@@ -94,6 +94,9 @@ type Store interface {
 	// DeleteBook forgets a book's members, log and delta link; a later Book
 	// starts a new epoch.
 	DeleteBook(ctx context.Context, user, book string) error
+	// Books returns the keys of the user's stored books, sorted, so that
+	// books whose folder is gone can be forgotten.
+	Books(ctx context.Context, user string) ([]string, error)
 
 	// Close releases the store.
 	Close() error

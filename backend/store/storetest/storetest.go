@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -34,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InvalidPositions", testInvalidPositions},
 		{"Retention", testRetention},
 		{"DeleteBook", testDeleteBook},
+		{"Books", testBooks},
 		{"UsersAndBooksIsolated", testIsolation},
 		{"ConcurrentApply", testConcurrent},
 	}
@@ -363,6 +365,27 @@ func testDeleteBook(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(mem) != 0 {
 		t.Errorf("members after DeleteBook = %v", mem)
+	}
+}
+
+// testBooks: Books lists the user's stored books, sorted, and only theirs;
+// a deleted book is no longer listed.
+func testBooks(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if got, err := s.Books(ctx, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("Books of a new user = %v, %v", got, err)
+	}
+	for _, bk := range []string{"kb", "ka", "kc"} {
+		_, err := s.Apply(ctx, "alice", bk, store.Update{Put: []store.Member{member("a.vcf", "1")}})
+		must(t, err)
+	}
+	_, err := s.Book(ctx, "bob", "kz")
+	must(t, err)
+	must(t, s.DeleteBook(ctx, "alice", "kc"))
+	got, err := s.Books(ctx, "alice")
+	must(t, err)
+	if strings.Join(got, ",") != "ka,kb" {
+		t.Fatalf("Books(alice) = %v, want [ka kb]", got)
 	}
 }
 
